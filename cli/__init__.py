@@ -1,0 +1,1 @@
+"""The ``latentprobe`` command line (installed as ``latentprobe.cli``)."""

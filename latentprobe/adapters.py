@@ -1,0 +1,136 @@
+"""Turn a loaded model into ``encode(x) -> (mu, logvar)`` for a diagonal Gaussian posterior.
+
+Entry points, tried in order: a user function (``--encode module:function``, called as
+``function(model, x)``), ``model.encode(x)``, ``model.encoder(x)``. The output is read by
+the first matching convention in ``OUTPUT_CONVENTIONS``.
+
+``param`` says what the second output is: ``logvar`` (log sigma^2, most code), ``logstd``
+(log sigma, beta-TCVAE), ``std`` or ``var``. A ``torch.distributions`` Normal carries its
+own scale, so ``param`` does not apply to it; pythae's ``log_covariance`` is a log variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .errors import EncoderOutputError
+
+Encoder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _positive_log(t: torch.Tensor, name: str) -> torch.Tensor:
+    if bool((t <= 0).any()):
+        raise EncoderOutputError(f"encoder returned a non-positive {name}; check --param")
+    return torch.log(t)
+
+
+PARAMETRISATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "logvar": lambda t: t,
+    "logstd": lambda t: 2.0 * t,
+    "std": lambda t: 2.0 * _positive_log(t, "std"),
+    "var": lambda t: _positive_log(t, "var"),
+}
+
+
+def _from_distribution(out, param):
+    dist = out.base_dist if isinstance(out, torch.distributions.Independent) else out
+    if not isinstance(dist, torch.distributions.Normal):
+        raise EncoderOutputError(
+            f"encoder returned a {type(dist).__name__} distribution; only Normal is supported"
+        )
+    return dist.loc, 2.0 * torch.log(dist.scale)
+
+
+def _from_pythae(out, param):
+    return out.embedding, out.log_covariance
+
+
+def _from_pair(out, param):
+    mu, second = out
+    if not (isinstance(mu, torch.Tensor) and isinstance(second, torch.Tensor)):
+        raise EncoderOutputError(
+            f"encoder returned ({type(mu).__name__}, {type(second).__name__}); expected two tensors"
+        )
+    return mu, PARAMETRISATIONS[param](second.double())
+
+
+OUTPUT_CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
+    (
+        "torch.distributions Normal / Independent(Normal)",
+        lambda o: isinstance(o, torch.distributions.Distribution),
+        _from_distribution,
+    ),
+    (
+        "pythae ModelOutput (.embedding, .log_covariance)",
+        lambda o: hasattr(o, "embedding") and hasattr(o, "log_covariance"),
+        _from_pythae,
+    ),
+    (
+        "(mu, second) tuple or list; second per --param",
+        lambda o: isinstance(o, (tuple, list)) and len(o) == 2,
+        _from_pair,
+    ),
+]
+
+
+def interpret_output(out, param: str = "logvar") -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar) in float64 from one encoder output, by the first matching convention."""
+    for _, matches, convert in OUTPUT_CONVENTIONS:
+        if matches(out):
+            mu, logvar = convert(out, param)
+            return mu.detach().double(), logvar.detach().double()
+    kind = f"a {len(out)}-tuple" if isinstance(out, (tuple, list)) else type(out).__name__
+    raise EncoderOutputError(
+        f"encoder returned {kind}; expected (mu, logvar), a Normal distribution or a pythae "
+        "output: pass --encode module:function for other conventions"
+    )
+
+
+def _entry_point(model, encode: Callable | None) -> Callable:
+    if encode is not None:
+        return lambda x: encode(model, x)
+    if callable(getattr(model, "encode", None)):
+        return model.encode
+    if callable(getattr(model, "encoder", None)):
+        return model.encoder
+    raise EncoderOutputError(
+        f"{type(model).__name__} has neither encode() nor an encoder; pass --encode module:function"
+    )
+
+
+def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar") -> Encoder:
+    """A function mapping a batch x to float64 ``(mu, logvar)`` of shape (batch, D).
+
+    Latents with more than one trailing dimension are flattened to D.
+    """
+    if param not in PARAMETRISATIONS:
+        raise EncoderOutputError(
+            f"unknown --param {param!r}; choose one of {list(PARAMETRISATIONS)}"
+        )
+    call = _entry_point(model, encode)
+
+    def encoder(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = interpret_output(call(x), param)
+        if mu.shape != logvar.shape:
+            logvar = _broadcast(logvar, mu.shape)
+        if mu.ndim == 0 or mu.shape[0] != len(x):
+            raise EncoderOutputError(
+                f"encoder returned mu of shape {tuple(mu.shape)} for a batch of {len(x)}; "
+                "expected (batch, latent_dim)"
+            )
+        return mu.reshape(len(x), -1), logvar.reshape(len(x), -1)
+
+    return encoder
+
+
+def _broadcast(logvar: torch.Tensor, shape) -> torch.Tensor:
+    """Expand a shared (e.g. learned, per-unit) log-variance to the batch."""
+    try:
+        return logvar.expand(shape)
+    except RuntimeError as e:
+        raise EncoderOutputError(
+            f"encoder returned mu of shape {tuple(shape)} and logvar of shape "
+            f"{tuple(logvar.shape)}; expected the same shape"
+        ) from e

@@ -1,0 +1,419 @@
+"""Recognise a checkpoint file or folder and load it into an ``nn.Module``, step by step.
+
+Nothing read from a checkpoint is imported, evaluated or called: architectures come from
+``--arch`` (the user's own code) or, for zoo checkpoints, from the table in
+``latentprobe.zoo``. Every load that can be made safe calls ``torch.load`` with
+``weights_only=True``. Pickled modules and TorchScript archives run code from the file, so
+they load only with ``trust_checkpoint=True``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import pickle
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import zoo
+from .data import _import_attr
+from .errors import ArchitectureError, CheckpointError, UnsafeCheckpointError
+
+
+@dataclass(frozen=True)
+class CheckpointFormat:
+    name: str
+    description: str
+    needs_arch: bool = False
+    needs_trust: bool = False
+
+
+FORMATS = [
+    CheckpointFormat("state-dict", "torch.save(model.state_dict()); needs --arch", needs_arch=True),
+    CheckpointFormat(
+        "lightning",
+        "Lightning checkpoint {'state_dict', 'hyper_parameters'}; "
+        "needs --arch, prefix like 'model.' stripped",
+        needs_arch=True,
+    ),
+    CheckpointFormat(
+        "model-state-dict",
+        "{'model_state_dict': ...} (pythae model.pt, training scripts); needs --arch",
+        needs_arch=True,
+    ),
+    CheckpointFormat(
+        "safetensors",
+        ".safetensors weights; needs --arch and the safetensors extra",
+        needs_arch=True,
+    ),
+    CheckpointFormat(
+        "pythae-folder",
+        "pythae folder (model_config.json + model.pt), rebuilt through pythae, or with --arch",
+    ),
+    CheckpointFormat("zoo", "latentprobe's own zoo checkpoint (architecture named from a table)"),
+    CheckpointFormat(
+        "pickled-module", "torch.save(model): runs code from the file", needs_trust=True
+    ),
+    CheckpointFormat(
+        "torchscript", "torch.jit.save archive: runs code from the file", needs_trust=True
+    ),
+]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for encoding, with what provenance needs to know about its source."""
+
+    model: nn.Module
+    format: str
+    files: tuple[Path, ...]
+    trusted: bool = False
+    dataset: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def resolve_arch(spec: str) -> type:
+    """The class named by ``module:Class`` or ``path/to/file.py:Class``."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name:
+        raise ArchitectureError(f"--arch {spec!r} must look like module:Class or file.py:Class")
+    if target.endswith(".py"):
+        cls = _attr_from_file(Path(target), name, spec)
+    else:
+        cls = _import_attr(spec, "--arch", error=ArchitectureError)
+    if not isinstance(cls, type):
+        raise ArchitectureError(f"--arch {spec!r} is a {type(cls).__name__}, not a class")
+    return cls
+
+
+def _attr_from_file(path: Path, name: str, spec: str):
+    if not path.is_file():
+        raise ArchitectureError(f"--arch file not found: {path}")
+    module_name = f"latentprobe_arch_{path.stem}"
+    try:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        module_spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001
+        raise ArchitectureError(f"cannot import {path} for --arch {spec!r}: {e}") from e
+    if not hasattr(module, name):
+        raise ArchitectureError(f"{path} has no class {name!r} (from --arch {spec!r})")
+    return getattr(module, name)
+
+
+def build_model(cls: type, kwargs: dict, hyper_parameters: dict | None = None) -> nn.Module:
+    """Instantiate ``cls``; Lightning ``hyper_parameters`` fill arguments not given in kwargs."""
+    kwargs = dict(kwargs)
+    if hyper_parameters:
+        accepted = _accepted_arguments(cls)
+        for key, value in hyper_parameters.items():
+            if key not in kwargs and (accepted is None or key in accepted):
+                kwargs[key] = value
+    try:
+        model = cls(**kwargs)
+    except Exception as e:  # noqa: BLE001
+        raise ArchitectureError(
+            f"cannot build {cls.__name__}(**{kwargs}): {e}; check --arch-kwargs"
+        ) from e
+    if not isinstance(model, nn.Module):
+        raise ArchitectureError(f"{cls.__name__} is not a torch.nn.Module")
+    return model
+
+
+def _accepted_arguments(cls: type) -> set[str] | None:
+    params = inspect.signature(cls).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+# --------------------------------------------------------------------------- state dicts
+
+
+def _describe_mismatch(model_sd: dict, sd: dict) -> str:
+    missing = [k for k in model_sd if k not in sd]
+    unexpected = [k for k in sd if k not in model_sd]
+    shapes = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(model_sd[k].shape)}"
+        for k in model_sd
+        if k in sd and tuple(sd[k].shape) != tuple(model_sd[k].shape)
+    ]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+        if items:
+            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+            parts.append(f"{label}: {', '.join(items[:3])}{more}")
+    return "; ".join(parts)
+
+
+def _candidates(sd: dict):
+    yield sd
+    prefixes = sorted({k.split(".", 1)[0] for k in sd if "." in k})
+    for prefix in prefixes:
+        start = prefix + "."
+        yield {k[len(start) :]: v for k, v in sd.items() if k.startswith(start)}
+
+
+def load_weights(model: nn.Module, sd: dict, source: Path) -> None:
+    """Load ``sd`` exactly, stripping one leading prefix (``model.``) when the keys need it."""
+    model_sd = model.state_dict()
+    for candidate in _candidates(sd):
+        if candidate.keys() == model_sd.keys() and all(
+            tuple(candidate[k].shape) == tuple(model_sd[k].shape) for k in model_sd
+        ):
+            model.load_state_dict(candidate, strict=True)
+            return
+    raise CheckpointError(
+        f"{source}: weights do not match {type(model).__name__}: {_describe_mismatch(model_sd, sd)}"
+    )
+
+
+def _tensor_dict(obj) -> bool:
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
+
+
+# --------------------------------------------------------------------------- file kinds
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+    return any("/code/" in n or n.endswith("/constants.pkl") for n in names)
+
+
+def _torch_load(path: Path, map_location, trusted: bool):
+    try:
+        return torch.load(path, weights_only=True, map_location=map_location), False
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e):
+            raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(e)})") from e
+        if not trusted:
+            raise UnsafeCheckpointError(
+                f"{path} holds pickled Python objects (e.g. a whole nn.Module) that can run "
+                "arbitrary code when loaded; re-run with --trust-checkpoint only if you trust "
+                "its source, or save model.state_dict() and pass --arch"
+            ) from e
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(
+            f"{path} is corrupt or truncated ({_first_line(e)}); re-save it with torch.save"
+        ) from e
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return torch.load(path, weights_only=False, map_location=map_location), True
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"cannot unpickle {path}: {_first_line(e)}") from e
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _need_arch(arch, path: Path, kind: str) -> type:
+    if arch is None:
+        raise ArchitectureError(
+            f"{path} is a {kind} (weights only); name its class with --arch module:Class"
+        )
+    return arch if isinstance(arch, type) else resolve_arch(arch)
+
+
+def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str | None]:
+    """Build the model for a dict read by torch.load; returns (model, format, dataset)."""
+    if isinstance(obj, dict) and zoo.ZOO_KEY in obj:
+        return _from_zoo(obj, path, arch_kwargs)
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        hparams = obj.get("hyper_parameters")
+        model = build_model(
+            _need_arch(arch, path, "Lightning checkpoint"),
+            arch_kwargs,
+            hparams if isinstance(hparams, dict) else None,
+        )
+        load_weights(model, obj["state_dict"], path)
+        return model, "lightning", None
+    if isinstance(obj, dict) and isinstance(obj.get("model_state_dict"), dict):
+        model = build_model(_need_arch(arch, path, "model_state_dict checkpoint"), arch_kwargs)
+        load_weights(model, obj["model_state_dict"], path)
+        return model, "model-state-dict", None
+    if _tensor_dict(obj):
+        model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs)
+        load_weights(model, obj, path)
+        return model, "state-dict", None
+    keys = sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
+    raise CheckpointError(
+        f"{path} holds no state dict ({keys}); expected a state dict, "
+        "{'state_dict': ...} or {'model_state_dict': ...}"
+    )
+
+
+def _from_zoo(obj: dict, path: Path, arch_kwargs: dict):
+    meta = obj[zoo.ZOO_KEY]
+    name = meta.get("arch") if isinstance(meta, dict) else None
+    if name not in zoo.ARCHITECTURES:
+        raise CheckpointError(
+            f"{path} names zoo architecture {name!r}, which latentprobe does "
+            f"not have (known: {sorted(zoo.ARCHITECTURES)})"
+        )
+    kwargs = {**meta.get("kwargs", {}), **arch_kwargs}
+    model = build_model(zoo.ARCHITECTURES[name], kwargs)
+    load_weights(model, obj["state_dict"], path)
+    return model, "zoo", meta.get("dataset")
+
+
+def _load_file(path: Path, arch, arch_kwargs, trusted, map_location) -> LoadedModel:
+    if path.suffix == ".safetensors":
+        return LoadedModel(_from_safetensors(path, arch, arch_kwargs), "safetensors", (path,))
+    if _is_torchscript(path):
+        return _from_torchscript(path, trusted, map_location)
+    obj, used_pickle = _torch_load(path, map_location, trusted)
+    if isinstance(obj, nn.Module):
+        return LoadedModel(obj, "pickled-module", (path,), trusted=True)
+    model, fmt, dataset = _from_state_dict(obj, path, arch, arch_kwargs)
+    return LoadedModel(model, fmt, (path,), trusted=used_pickle, dataset=dataset)
+
+
+def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
+    try:
+        from safetensors.torch import load_file
+    except ImportError as e:
+        raise CheckpointError(
+            "reading .safetensors needs the safetensors package: "
+            "pip install 'latentprobe[safetensors]'"
+        ) from e
+    try:
+        sd = load_file(str(path), device="cpu")
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(e)})") from e
+    model = build_model(_need_arch(arch, path, "safetensors file"), arch_kwargs)
+    load_weights(model, sd, path)
+    return model
+
+
+def _from_torchscript(path: Path, trusted: bool, map_location) -> LoadedModel:
+    if not trusted:
+        raise UnsafeCheckpointError(
+            f"{path} is a TorchScript archive, which runs code from the file when loaded; "
+            "re-run with --trust-checkpoint only if you trust its source"
+        )
+    try:
+        model = torch.jit.load(str(path), map_location=map_location)
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path} is a corrupt TorchScript archive ({_first_line(e)})") from e
+    return LoadedModel(model, "torchscript", (path,), trusted=True)
+
+
+# --------------------------------------------------------------------------- pythae folders
+
+
+def _from_pythae_folder(folder: Path, arch, arch_kwargs, trusted, map_location) -> LoadedModel:
+    config_path, weights_path = folder / "model_config.json", folder / "model.pt"
+    try:
+        config = json.loads(config_path.read_text())
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"cannot read {config_path} ({_first_line(e)})") from e
+    obj, _ = _torch_load(weights_path, map_location, trusted=False)
+    files = (config_path, weights_path)
+    if arch is not None:
+        model, _, _ = _from_state_dict(obj, weights_path, arch, arch_kwargs)
+        return LoadedModel(model, "pythae-folder", files)
+    model, extra = _build_pythae(folder, config, trusted)
+    load_weights(model, obj.get("model_state_dict", obj), weights_path)
+    return LoadedModel(model, "pythae-folder", files + extra, trusted=bool(extra))
+
+
+def _build_pythae(folder: Path, config: dict, trusted: bool):
+    try:
+        import pythae.models as pythae_models
+    except ImportError as e:
+        raise CheckpointError(
+            f"{folder} is a pythae folder: pip install 'latentprobe[pythae]' "
+            "or pass --arch with the model class"
+        ) from e
+    config = dict(config)
+    config_name = str(config.pop("name", ""))
+    model_name = config_name.removesuffix("Config").rstrip("_")
+    config_cls = getattr(pythae_models, config_name, None)
+    model_cls = getattr(pythae_models, model_name, None)
+    if config_cls is None or model_cls is None:
+        raise CheckpointError(f"{folder}: pythae has no model for config {config_name!r}")
+    custom = [
+        folder / f"{part}.pkl"
+        for part in ("encoder", "decoder")
+        if not config.get(f"uses_default_{part}", True)
+    ]
+    if custom and not trusted:
+        raise UnsafeCheckpointError(
+            f"{folder} uses a custom pythae network pickled in {custom[0].name}, which runs code "
+            "when loaded; re-run with --trust-checkpoint only if you trust its source"
+        )
+    nets = {
+        p.stem: model_cls._load_custom_encoder_from_folder(str(folder))
+        if p.stem == "encoder"
+        else model_cls._load_custom_decoder_from_folder(str(folder))
+        for p in custom
+    }
+    try:
+        model = model_cls(config_cls.from_dict(config), **nets)
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"pythae cannot build {model_name} from {folder}: {e}") from e
+    return model, tuple(custom)
+
+
+# --------------------------------------------------------------------------- public entry
+
+
+def load_model(
+    path,
+    *,
+    arch=None,
+    arch_kwargs: dict | None = None,
+    trust_checkpoint: bool = False,
+    map_location="cpu",
+) -> LoadedModel:
+    """Load a checkpoint (file or pythae folder) into a model in ``eval()`` mode.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint file, or a pythae model folder.
+    arch : str or type, optional
+        ``module:Class`` or ``path/to/file.py:Class``, needed for weights-only formats.
+    arch_kwargs : dict, optional
+        Keyword arguments for the architecture's constructor.
+    trust_checkpoint : bool
+        Allow formats that run code from the file (pickled modules, TorchScript).
+    """
+    path = Path(path)
+    arch_kwargs = dict(arch_kwargs or {})
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        if not (path / "model_config.json").is_file() or not (path / "model.pt").is_file():
+            raise CheckpointError(
+                f"{path} is a folder without model_config.json and model.pt; "
+                "pass a checkpoint file or a pythae model folder"
+            )
+        loaded = _from_pythae_folder(path, arch, arch_kwargs, trust_checkpoint, map_location)
+    else:
+        loaded = _load_file(path, arch, arch_kwargs, trust_checkpoint, map_location)
+    loaded.model.eval()
+    return loaded

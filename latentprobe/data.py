@@ -1,0 +1,373 @@
+"""Open a ``--data`` spec as a stream of batches, with optional labels.
+
+Sources (looked up in ``SOURCES``, listed by ``latentprobe formats``):
+
+- ``sklearn:digits``: scikit-learn's 1,797 8x8 digit images, pixel values scaled to [0, 1]
+  (``digits.data / 16``), with the digit as label set ``digit``.
+- ``file.npz``: array ``x``/``X``/``data`` and labels ``y``/``labels``/``targets``
+  (or the keys given by ``x_key``/``labels_keys``).
+- ``file.npy``: one array, read batch by batch from disk (memory bounded by the batch).
+- ``file.pt``: a tensor, a tuple/list ``(x, y, ...)`` or a dict of tensors (``weights_only=True``).
+- ``file.h5`` or ``file.h5:/path/to/x``: an HDF5 dataset, read batch by batch.
+- ``module:function``: a callable returning an array, a tuple ``(x, y)``, a dict or a
+  ``torch.utils.data.Dataset`` (whose items are ``x`` or ``(x, y)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+X_KEYS = ("x", "X", "data")
+LABEL_KEYS = ("y", "labels", "targets")
+Batch = tuple[torch.Tensor, dict[str, np.ndarray]]
+
+
+@dataclass
+class DataSource:
+    """A dataset opened for streaming.
+
+    ``n`` is the number of examples (None when a Dataset cannot tell), ``files`` the files
+    read (hashed for provenance), ``label_names`` the label sets each batch carries.
+    """
+
+    description: str
+    n: int | None
+    iter_batches: Callable[[int, int], Iterator[Batch]]
+    label_names: tuple[str, ...] = ()
+    files: tuple[Path, ...] = ()
+    meta: dict = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- in-memory arrays
+
+
+def _as_numpy(array, what: str) -> np.ndarray:
+    if isinstance(array, torch.Tensor):
+        return array.detach().cpu().numpy()
+    try:
+        return np.asarray(array)
+    except Exception as e:  # noqa: BLE001 - any conversion failure is a data problem
+        raise DataError(f"{what} is not an array ({type(array).__name__}): {e}") from e
+
+
+def encode_labels(labels, name: str) -> np.ndarray:
+    """Labels as a 1-D numeric array; strings become integer codes (sorted class names)."""
+    arr = _as_numpy(labels, f"labels {name!r}")
+    arr = arr.reshape(len(arr), -1)[:, 0] if arr.ndim > 1 and arr.shape[1] == 1 else arr
+    if arr.ndim != 1:
+        raise DataError(f"labels {name!r} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind in "biuf":
+        return arr
+    try:
+        _, codes = np.unique(arr.astype(str), return_inverse=True)
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"labels {name!r} of type {arr.dtype} cannot be encoded as classes") from e
+    return codes.astype(np.int64)
+
+
+def _check_x(x: np.ndarray, description: str) -> np.ndarray:
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"{description} holds no examples (shape {x.shape}); pass non-empty data")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{description} is not numeric (dtype {x.dtype}); pass a numeric array")
+    return x
+
+
+def _check_labels(labels: dict[str, np.ndarray], n: int, description: str) -> None:
+    for name, y in labels.items():
+        if len(y) != n:
+            raise DataError(
+                f"{description}: labels {name!r} have {len(y)} entries but the data has {n} "
+                "examples; pass labels of the same length"
+            )
+
+
+def _array_batches(read: Callable[[int, int], np.ndarray], n: int, labels: dict) -> Callable:
+    def iter_batches(batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            x = torch.from_numpy(np.ascontiguousarray(read(start, stop), dtype=np.float32))
+            yield x, {k: v[start:stop] for k, v in labels.items()}
+
+    return iter_batches
+
+
+def from_arrays(x, labels: dict | None = None, *, description: str = "array") -> DataSource:
+    """A source over in-memory arrays (numpy or torch) and optional label arrays."""
+    x = _check_x(_as_numpy(x, "data"), description)
+    labels = {k: encode_labels(v, k) for k, v in (labels or {}).items()}
+    _check_labels(labels, len(x), description)
+    read = lambda a, b: x[a:b]  # noqa: E731
+    return DataSource(description, len(x), _array_batches(read, len(x), labels), tuple(labels))
+
+
+def from_dataset(dataset, *, description: str = "dataset") -> DataSource:
+    """A source over a ``torch.utils.data.Dataset`` whose items are ``x`` or ``(x, y)``."""
+    n = len(dataset) if hasattr(dataset, "__len__") else None
+    if n == 0:
+        raise DataError(f"{description} holds no examples; pass a non-empty dataset")
+    first = dataset[0]
+    has_labels = isinstance(first, (tuple, list)) and len(first) >= 2
+
+    def iter_batches(batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers
+        )
+        for item in loader:
+            if has_labels:
+                yield item[0].float(), {"y": _as_numpy(item[1], "labels")}
+            else:
+                yield (item[0] if isinstance(item, (tuple, list)) else item).float(), {}
+
+    return DataSource(description, n, iter_batches, ("y",) if has_labels else ())
+
+
+# --------------------------------------------------------------------------- file sources
+
+
+def _pick(mapping, keys: tuple[str, ...], wanted: str | None, what: str, path: Path):
+    if wanted is not None:
+        if wanted not in mapping:
+            raise DataError(f"{path}: no {what} named {wanted!r}; found {sorted(mapping)}")
+        return wanted
+    for key in keys:
+        if key in mapping:
+            return key
+    return None
+
+
+def _label_dict(mapping, labels_keys, path: Path) -> dict[str, np.ndarray]:
+    if labels_keys:
+        missing = [k for k in labels_keys if k not in mapping]
+        if missing:
+            raise DataError(f"{path}: no labels named {missing}; found {sorted(mapping)}")
+        names = labels_keys
+    else:
+        names = [k for k in LABEL_KEYS if k in mapping]
+    return {
+        k: encode_labels(mapping[k][()] if hasattr(mapping[k], "shape") else mapping[k], k)
+        for k in names
+    }
+
+
+def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
+    try:
+        arrays = dict(np.load(path, allow_pickle=False))
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"cannot read {path} as .npz ({e}); pass a valid numpy archive") from e
+    key = _pick(arrays, X_KEYS, x_key, "array", path)
+    if key is None:
+        raise DataError(f"{path}: no data array among {sorted(arrays)}; name it with --x-key")
+    source = from_arrays(arrays[key], _label_dict(arrays, labels_keys, path), description=str(path))
+    source.files = (path,)
+    return source
+
+
+def _open_npy(path: Path) -> DataSource:
+    """Read rows straight from the file so memory is bounded by the batch, not by N."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            offset = f.tell()
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"cannot read {path} as .npy ({e}); pass a valid numpy array file") from e
+    if dtype.kind not in "biuf":
+        raise DataError(f"{path} is not numeric (dtype {dtype}); pass a numeric array")
+    if len(shape) == 0 or shape[0] == 0:
+        raise DataError(f"{path} holds no examples (shape {shape}); pass non-empty data")
+    if fortran:
+        x = np.load(path, allow_pickle=False)
+        return DataSource(
+            str(path), len(x), _array_batches(lambda a, b: x[a:b], len(x), {}), (), (path,)
+        )
+    row = int(np.prod(shape[1:], dtype=np.int64))
+    expected = offset + shape[0] * row * dtype.itemsize
+    if path.stat().st_size < expected:
+        raise DataError(f"{path} is truncated ({path.stat().st_size} of {expected} bytes)")
+
+    def read(start: int, stop: int) -> np.ndarray:
+        with open(path, "rb") as f:
+            f.seek(offset + start * row * dtype.itemsize)
+            flat = np.fromfile(f, dtype=dtype, count=(stop - start) * row)
+        return flat.reshape((stop - start, *shape[1:]))
+
+    return DataSource(str(path), shape[0], _array_batches(read, shape[0], {}), (), (path,))
+
+
+def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
+    try:
+        obj = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"cannot read {path} as tensors ({e}); save tensors with torch.save") from e
+    if isinstance(obj, (tuple, list)):
+        obj = {"x": obj[0], **({"y": obj[1]} if len(obj) > 1 else {})}
+    if isinstance(obj, torch.Tensor):
+        obj = {"x": obj}
+    if not isinstance(obj, dict):
+        raise DataError(f"{path} holds a {type(obj).__name__}; expected a tensor, tuple or dict")
+    key = _pick(obj, X_KEYS, x_key, "tensor", path)
+    if key is None:
+        raise DataError(f"{path}: no data tensor among {sorted(obj)}; name it with --x-key")
+    source = from_arrays(obj[key], _label_dict(obj, labels_keys, path), description=str(path))
+    source.files = (path,)
+    return source
+
+
+def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            key = inner or _pick(f, X_KEYS, x_key, "dataset", path)
+            if key is None or key not in f or not isinstance(f[key], h5py.Dataset):
+                raise DataError(f"{path}: no dataset {key or 'x/X/data'}; use {path}:/path/to/x")
+            shape, dtype = f[key].shape, f[key].dtype
+            labels = _label_dict(f, labels_keys, path)
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"cannot read {path} as HDF5 ({e}); pass a valid HDF5 file") from e
+    _check_x(np.empty((shape[0] if shape else 0, 1), dtype), f"{path}:{key}")
+    _check_labels(labels, shape[0], str(path))
+
+    def iter_batches(batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+        with h5py.File(path, "r") as f:
+            read = lambda a, b: f[key][a:b]  # noqa: E731
+            yield from _array_batches(read, shape[0], labels)(batch_size)
+
+    return DataSource(f"{path}:{key}", shape[0], iter_batches, tuple(labels), (path,))
+
+
+def _load_sklearn_digits() -> DataSource:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    return from_arrays(x, {"digit": digits.target}, description="sklearn:digits")
+
+
+BUILTIN = {"sklearn:digits": _load_sklearn_digits}
+
+
+def _import_attr(spec: str, what: str, error=DataError):
+    """Import ``module:name`` with the current folder on the import path."""
+    module_name, _, attr = spec.partition(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001
+        raise error(f"cannot import module {module_name!r} for {what} {spec!r}: {e}") from e
+    if not hasattr(module, attr):
+        raise error(f"module {module_name!r} has no attribute {attr!r} (from {what} {spec!r})")
+    return getattr(module, attr)
+
+
+def _from_callable(spec: str, x_key, labels_keys) -> DataSource:
+    result = _import_attr(spec, "--data")()
+    if isinstance(result, torch.utils.data.Dataset):
+        return from_dataset(result, description=spec)
+    if isinstance(result, (tuple, list)):
+        result = {"x": result[0], **({"y": result[1]} if len(result) > 1 else {})}
+    if not isinstance(result, dict):
+        result = {"x": result}
+    key = _pick(result, X_KEYS, x_key, "array", Path(spec))
+    if key is None:
+        raise DataError(f"{spec} returned no data array among {sorted(result)}")
+    return from_arrays(result[key], _label_dict(result, labels_keys, Path(spec)), description=spec)
+
+
+SOURCES = {
+    ".npz": "numpy archive: x/X/data and y/labels/targets (or --x-key/--labels-key)",
+    ".npy": "one numpy array, streamed from disk",
+    ".pt": "torch.save of a tensor, tuple (x, y) or dict (loaded with weights_only=True)",
+    ".h5": "HDF5 dataset, file.h5 or file.h5:/path/to/x, streamed",
+    "sklearn:digits": "scikit-learn's digits (1,797 8x8 images in [0, 1], label set 'digit')",
+    "module:function": "a function returning arrays, (x, y), a dict or a torch Dataset",
+}
+
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def open_data(spec, *, x_key: str | None = None, labels_keys=(), input_shape=None) -> DataSource:
+    """Open a data spec (a path, ``sklearn:digits``, ``module:function`` or arrays)."""
+    source = _open_spec(spec, x_key, tuple(labels_keys))
+    if input_shape:
+        source = reshaped(source, tuple(int(s) for s in input_shape))
+    return source
+
+
+def _open_spec(spec, x_key, labels_keys) -> DataSource:
+    if isinstance(spec, DataSource):
+        return spec
+    if isinstance(spec, torch.utils.data.Dataset):
+        return from_dataset(spec)
+    if not isinstance(spec, (str, Path)):
+        return from_arrays(spec)
+    text = str(spec)
+    if text in BUILTIN:
+        return BUILTIN[text]()
+    path = Path(text)
+    head, sep, inner = text.rpartition(":")
+    if sep and Path(head).suffix in (".h5", ".hdf5") and Path(head).is_file():
+        return _open_h5(Path(head), inner, x_key, labels_keys)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            return _open_npz(path, x_key, labels_keys)
+        if suffix == ".npy":
+            return _open_npy(path)
+        if suffix in (".pt", ".pth"):
+            return _open_pt(path, x_key, labels_keys)
+        if suffix in (".h5", ".hdf5"):
+            return _open_h5(path, None, x_key, labels_keys)
+        raise DataError(f"unknown data format {suffix!r} for {path}; see `latentprobe formats`")
+    if _CALLABLE.match(text) and not path.suffix:
+        return _from_callable(text, x_key, labels_keys)
+    raise DataError(f"data file not found: {text}; pass an existing file or sklearn:digits")
+
+
+def reshaped(source: DataSource, shape: tuple[int, ...]) -> DataSource:
+    """The same source with each example reshaped to ``shape`` (e.g. flat rows to 1x8x8)."""
+    inner = source.iter_batches
+
+    def iter_batches(batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+        for x, labels in inner(batch_size, num_workers):
+            try:
+                yield x.reshape(len(x), *shape), labels
+            except RuntimeError as e:
+                raise DataError(
+                    f"cannot reshape examples of shape {tuple(x.shape[1:])} to {shape}"
+                ) from e
+
+    return DataSource(
+        source.description,
+        source.n,
+        iter_batches,
+        source.label_names,
+        source.files,
+        {**source.meta, "input_shape": list(shape)},
+    )
