@@ -10,7 +10,7 @@ import latentprobe
 from latentprobe import adapters, checkpoints, data
 from latentprobe.atomic import check_output_path
 from latentprobe.errors import ArchitectureError
-from latentprobe.extract import extract_to_file
+from latentprobe.extraction import extract_to_file
 
 from .options import (
     command_line,

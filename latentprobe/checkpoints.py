@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import json
 import pickle
+import re
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -200,17 +201,23 @@ def _is_torchscript(path: Path) -> bool:
     return any("/code/" in n or n.endswith("/constants.pkl") for n in names)
 
 
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
 def _torch_load(path: Path, map_location, trusted: bool):
     try:
         return torch.load(path, weights_only=True, map_location=map_location), False
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):
-            raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(e)})") from e
+        found = _GLOBAL.search(str(e))
+        if found is None:
+            raise CheckpointError(
+                f"{path} is corrupt or truncated; re-save it with torch.save"
+            ) from e
         if not trusted:
             raise UnsafeCheckpointError(
-                f"{path} holds pickled Python objects (e.g. a whole nn.Module) that can run "
-                "arbitrary code when loaded; re-run with --trust-checkpoint only if you trust "
-                "its source, or save model.state_dict() and pass --arch"
+                f"{path} holds pickled Python objects ({found.group(1)}) that can run arbitrary "
+                "code when loaded; re-run with --trust-checkpoint only if you trust its source, "
+                "or save model.state_dict() and pass --arch"
             ) from e
     except Exception as e:  # noqa: BLE001
         raise CheckpointError(

@@ -1,0 +1,89 @@
+"""Encoder conventions all reduce to the same (mu, log sigma^2)."""
+
+from __future__ import annotations
+
+import models
+import numpy as np
+import pytest
+import torch
+
+from latentprobe.adapters import make_encoder
+from latentprobe.errors import EncoderOutputError
+
+X = torch.from_numpy(np.random.default_rng(2).normal(size=(9, 6)).astype(np.float32))
+
+
+def expected(model: models.TupleVAE):
+    mu, logvar = models.TupleVAE.encode(model, X)
+    return mu.detach().double(), logvar.detach().double()
+
+
+@pytest.mark.parametrize("cls", [models.TupleVAE, models.DistributionVAE, models.PythaeStyleVAE])
+def test_conventions_agree(cls):
+    torch.manual_seed(0)
+    model = cls()
+    mu, logvar = make_encoder(model)(X)
+    mu_ref, logvar_ref = expected(model)
+    assert mu.dtype == torch.float64
+    torch.testing.assert_close(mu, mu_ref)
+    torch.testing.assert_close(logvar, logvar_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_encoder_attribute_with_logstd():
+    torch.manual_seed(0)
+    model = models.LogStdEncoderVAE()
+    mu, logvar = make_encoder(model, param="logstd")(X)
+    torch.testing.assert_close(logvar, expected(model.inner)[1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "param, transform",
+    [
+        ("std", lambda lv: (0.5 * lv).exp()),
+        ("var", lambda lv: lv.exp()),
+        ("logstd", lambda lv: 0.5 * lv),
+    ],
+)
+def test_parametrisations_invert_to_logvar(param, transform):
+    mu = torch.zeros(4, 2)
+    logvar = torch.tensor([[-3.0, 0.0], [1.0, 2.0], [-0.5, 0.25], [4.0, -12.0]])
+    encoder = make_encoder(object(), encode=lambda m, x: (mu, transform(logvar)), param=param)
+    torch.testing.assert_close(encoder(torch.zeros(4, 1))[1], logvar.double(), rtol=1e-5, atol=1e-5)
+
+
+def test_shared_parameter_is_expanded_and_detached():
+    model = models.SharedVarianceVAE()
+    mu, logvar = make_encoder(model)(X)
+    assert logvar.shape == mu.shape == (9, 3)
+    assert not logvar.requires_grad
+    torch.testing.assert_close(logvar[4], model.logvar.detach().double())
+
+
+def test_user_function():
+    torch.manual_seed(0)
+    model = models.TupleVAE()
+    mu, _ = make_encoder(model, encode=models.encode_with_function)(X)
+    torch.testing.assert_close(mu, expected(model)[0])
+
+
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (models.TensorOnlyVAE, "encoder returned Tensor"),
+        (models.WrongBatchVAE, r"shape \(1, 3\) for a batch of 9"),
+    ],
+)
+def test_wrong_outputs(cls, message):
+    with pytest.raises(EncoderOutputError, match=message):
+        make_encoder(cls())(X)
+
+
+def test_model_without_encoder():
+    with pytest.raises(EncoderOutputError, match="--encode"):
+        make_encoder(torch.nn.Linear(6, 3))
+
+
+def test_non_positive_std_is_rejected():
+    encoder = make_encoder(object(), encode=lambda m, x: (x, torch.zeros_like(x)), param="std")
+    with pytest.raises(EncoderOutputError, match="non-positive std"):
+        encoder(X)

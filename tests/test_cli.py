@@ -1,0 +1,180 @@
+"""The command line: real click invocations, exit codes, one-line errors, no half-written files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from latentprobe.cli.main import main
+from models import NaNAfterVAE
+
+from latentprobe.errors import (
+    ArchitectureError,
+    CheckpointError,
+    DataError,
+    EncoderOutputError,
+    OutputError,
+    UnsafeCheckpointError,
+)
+from latentprobe.stats import EncoderStats
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result, exit_code, fragment, output=None):
+    assert result.exit_code == exit_code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    if output is not None:
+        assert not Path(output).exists()
+
+
+def test_extract_zoo_fixture_needs_no_other_argument(tmp_path):
+    result = run("extract", FIXTURES / "healthy.pt", "-o", "s.h5")
+    assert result.exit_code == 0, result.stderr
+    stats = EncoderStats.load("s.h5")
+    assert stats.mu.shape == (1797, 4) and set(stats.labels) == {"digit"}
+    assert stats.provenance["command_line"].startswith("latentprobe")
+
+
+def test_extract_with_arch_and_options(tmp_path, tuple_model, data_npz):
+    torch.save(
+        {"state_dict": {f"model.{k}": v for k, v in tuple_model.state_dict().items()}}, "m.ckpt"
+    )
+    result = run(
+        "extract",
+        "m.ckpt",
+        "--arch",
+        "models:TupleVAE",
+        "--arch-kwargs",
+        '{"input_dim": 6, "latent_dim": 3}',
+        "--data",
+        data_npz,
+        "-o",
+        "s.h5",
+        "--batch-size",
+        7,
+        "--prior-mean",
+        "0.5",
+        "--prior-logvar",
+        "0,1,2",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.stderr
+    stats = EncoderStats.load("s.h5")
+    assert stats.n_examples == 250
+    np.testing.assert_array_equal(stats.prior.logvars, [[0.0, 1.0, 2.0]])
+    assert stats.provenance["options"]["batch_size"] == 7
+
+
+def test_formats_lists_everything():
+    result = run("formats")
+    assert result.exit_code == 0
+    for name in (
+        "state-dict",
+        "lightning",
+        "safetensors",
+        "pythae-folder",
+        "zoo",
+        "pickled-module",
+        "torchscript",
+        "sklearn:digits",
+        "logstd",
+    ):
+        assert name in result.stdout
+
+
+def test_unsafe_checkpoint_has_its_own_exit_code(tuple_model, data_npz):
+    torch.save(tuple_model, "whole.pt")
+    result = run("extract", "whole.pt", "--data", data_npz, "-o", "s.h5")
+    assert_one_line_error(result, UnsafeCheckpointError.exit_code, "--trust-checkpoint", "s.h5")
+    trusted = run("extract", "whole.pt", "--data", data_npz, "-o", "s.h5", "--trust-checkpoint")
+    assert trusted.exit_code == 0, trusted.stderr
+    assert EncoderStats.load("s.h5").provenance["trust_checkpoint"] is True
+
+
+def _nan_data():
+    x = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+    x[123, 0] = 1000.0
+    np.save("nan.npy", x)
+    torch.save(NaNAfterVAE().state_dict(), "nan.pt")
+    return ["nan.pt", "--arch", "models:NaNAfterVAE", "--data", "nan.npy"]
+
+
+def test_bad_inputs_give_one_line_errors(tuple_model, data_npz):
+    torch.save(tuple_model.state_dict(), "m.pt")
+    Path("bad.pt").write_bytes(b"not a checkpoint")
+    np.savez("short.npz", x=np.zeros((10, 6), np.float32), y=np.zeros(9))
+    np.savez("empty.npz", x=np.zeros((0, 6), np.float32))
+    Path("broken.npy").write_bytes(b"broken")
+    cases = [
+        (["missing.pt", "--data", data_npz], CheckpointError, "checkpoint not found"),
+        (["bad.pt", "--arch", "models:TupleVAE", "--data", data_npz], CheckpointError, "corrupt"),
+        (["m.pt", "--arch", "nomodule:X", "--data", data_npz], ArchitectureError, "cannot import"),
+        (
+            ["m.pt", "--arch", "models:not_a_class", "--data", data_npz],
+            ArchitectureError,
+            "not a class",
+        ),
+        (
+            [
+                "m.pt",
+                "--arch",
+                "models:TupleVAE",
+                "--arch-kwargs",
+                '{"latent_dim": 5}',
+                "--data",
+                data_npz,
+            ],
+            CheckpointError,
+            "shape: net.2.weight",
+        ),
+        (
+            ["m.pt", "--arch", "models:TensorOnlyVAE", "--data", data_npz],
+            EncoderOutputError,
+            "expected (mu, logvar)",
+        ),
+        (_nan_data(), EncoderOutputError, "example 123"),
+        (["m.pt", "--arch", "models:TupleVAE", "--data", "short.npz"], DataError, "same length"),
+        (["m.pt", "--arch", "models:TupleVAE", "--data", "empty.npz"], DataError, "no examples"),
+        (["m.pt", "--arch", "models:TupleVAE", "--data", "broken.npy"], DataError, "cannot read"),
+    ]
+    for args, error, fragment in cases:
+        result = run("extract", *args, "-o", "s.h5")
+        assert_one_line_error(result, error.exit_code, fragment, "s.h5")
+        assert not list(Path(".").glob(".s.h5*"))
+
+
+def test_missing_output_folder_and_existing_file(tuple_model, data_npz):
+    result = run("extract", FIXTURES / "healthy.pt", "-o", "nowhere/s.h5")
+    assert_one_line_error(result, OutputError.exit_code, "output folder does not exist")
+    Path("s.h5").write_text("old")
+    result = run("extract", FIXTURES / "healthy.pt", "-o", "s.h5")
+    assert_one_line_error(result, OutputError.exit_code, "--force")
+    assert Path("s.h5").read_text() == "old"
+
+
+def test_debug_shows_the_traceback():
+    result = run("extract", "missing.pt", "--data", "sklearn:digits", "--debug")
+    assert result.exit_code != 0 and isinstance(result.exception, CheckpointError)
+
+
+@pytest.mark.parametrize("arg", ["--arch-kwargs", "--input-shape"])
+def test_malformed_option_values_are_usage_errors(arg):
+    result = run("extract", FIXTURES / "healthy.pt", arg, "{not json")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+
+
+def test_extract_help_mentions_the_core_options():
+    text = run("extract", "--help").stdout
+    for option in ("--arch", "--trust-checkpoint", "--param", "--data", "--batch-size", "--force"):
+        assert option in text

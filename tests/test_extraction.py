@@ -1,0 +1,169 @@
+"""Extraction: in-memory and streamed statistics agree, files are atomic and carry provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from models import NaNAfterVAE, TupleVAE
+
+import latentprobe
+from latentprobe.errors import DataError, EncoderOutputError, OutputError, StatsFileError
+from latentprobe.extraction import extract_to_file
+from latentprobe.stats import EncoderStats, Prior
+
+RNG = np.random.default_rng(4)
+X = RNG.normal(size=(230, 6)).astype(np.float32)
+Y = RNG.integers(0, 4, 230)
+
+
+def test_extract_matches_a_direct_forward_pass(tuple_model):
+    stats = latentprobe.extract(tuple_model, X, batch_size=17)
+    with torch.no_grad():
+        mu, logvar = tuple_model.encode(torch.from_numpy(X))
+    np.testing.assert_array_equal(stats.mu, mu.double().numpy())
+    np.testing.assert_array_equal(stats.logvar, logvar.double().numpy())
+    assert stats.mu.dtype == np.float64 and stats.n_examples == 230 and stats.n_units == 3
+
+
+def test_batch_size_does_not_change_the_numbers(tuple_model):
+    a = latentprobe.extract(tuple_model, X, batch_size=1)
+    b = latentprobe.extract(tuple_model, X, batch_size=1000)
+    np.testing.assert_allclose(a.mu, b.mu, rtol=1e-6, atol=1e-7)  # float32 kernels differ
+
+
+def test_file_round_trip_matches_memory(tuple_model, data_npz, tmp_path):
+    out = extract_to_file(tuple_model, data_npz, tmp_path / "s.h5", batch_size=64)
+    stats = EncoderStats.load(out)
+    memory = latentprobe.extract(tuple_model, data_npz)
+    np.testing.assert_array_equal(stats.mu, memory.mu)
+    np.testing.assert_array_equal(stats.logvar, memory.logvar)
+    np.testing.assert_array_equal(stats.labels["y"], np.load(data_npz)["y"])
+    assert stats.prior.kind == "standard_normal"
+    with h5py.File(out) as f:
+        assert f["encoder/mu"].chunks is not None and f["encoder/mu"].compression == "gzip"
+        assert f["encoder/mu"].maxshape == (None, 3)
+        assert f.attrs["latentprobe_format"] == "latentprobe-stats"
+
+
+def test_provenance(tmp_path, data_npz):
+    torch.manual_seed(0)
+    model = TupleVAE()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    loaded = latentprobe.load_model(tmp_path / "m.pt", arch="models:TupleVAE")
+    prior = Prior.diagonal([0.0, 1.0, -1.0], 0.5)
+    out = extract_to_file(
+        loaded,
+        data_npz,
+        tmp_path / "s.h5",
+        prior=prior,
+        seed=7,
+        command_line="latentprobe extract m.pt",
+    )
+    provenance = EncoderStats.load(out).provenance
+    digest = hashlib.sha256((tmp_path / "m.pt").read_bytes()).hexdigest()
+    assert provenance["checkpoint_sha256"] == {str(tmp_path / "m.pt"): digest}
+    assert (
+        provenance["data_sha256"][str(data_npz)]
+        == hashlib.sha256(data_npz.read_bytes()).hexdigest()
+    )
+    assert provenance["seed"] == 7 and provenance["trust_checkpoint"] is False
+    assert provenance["torch_version"] == torch.__version__
+    assert provenance["command_line"] == "latentprobe extract m.pt"
+    assert provenance["prior"]["kind"] == "diagonal_gaussian"
+    np.testing.assert_array_equal(EncoderStats.load(out).prior.means, [[0.0, 1.0, -1.0]])
+    for key in (
+        "created_utc",
+        "h5py_version",
+        "hdf5_version",
+        "python_version",
+        "device",
+        "latentprobe_version",
+        "schema_version",
+    ):
+        assert key in provenance
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_failure_half_way_leaves_no_file(tmp_path):
+    x = X.copy()
+    x[150, 0] = 1000.0  # NaNAfterVAE returns NaN for this example
+    with pytest.raises(EncoderOutputError, match="example 150"):
+        extract_to_file(NaNAfterVAE(), x, tmp_path / "s.h5", batch_size=50)
+    assert not (tmp_path / "s.h5").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_interrupt_keeps_the_existing_file(tmp_path, tuple_model):
+    (tmp_path / "s.h5").write_bytes(b"previous results")
+
+    def interrupted(batch_size, num_workers):
+        yield torch.from_numpy(X[:10]), {}
+        raise KeyboardInterrupt
+
+    source = latentprobe.open_data(X)
+    source.iter_batches = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        extract_to_file(tuple_model, source, tmp_path / "s.h5", force=True)
+    assert (tmp_path / "s.h5").read_bytes() == b"previous results"
+    assert _leftovers(tmp_path) == []
+
+
+def test_existing_output_needs_force(tmp_path, tuple_model):
+    (tmp_path / "s.h5").write_bytes(b"keep me")
+    with pytest.raises(OutputError, match="--force"):
+        extract_to_file(tuple_model, X, tmp_path / "s.h5")
+    assert (tmp_path / "s.h5").read_bytes() == b"keep me"
+    extract_to_file(tuple_model, X, tmp_path / "s.h5", force=True)
+    assert EncoderStats.load(tmp_path / "s.h5").n_examples == 230
+
+
+def test_missing_output_folder(tmp_path, tuple_model):
+    with pytest.raises(OutputError, match="output folder does not exist"):
+        extract_to_file(tuple_model, X, tmp_path / "nope" / "s.h5")
+
+
+def test_empty_data(tuple_model):
+    with pytest.raises(DataError, match="no examples"):
+        latentprobe.extract(tuple_model, X[:0])
+
+
+def test_foreign_and_damaged_stats_files(tmp_path, tuple_model):
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["encoder/mu"] = np.zeros((3, 2))
+    with pytest.raises(StatsFileError, match="not written by latentprobe"):
+        EncoderStats.load(tmp_path / "other.h5")
+    extract_to_file(tuple_model, X, tmp_path / "s.h5")
+    data = (tmp_path / "s.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(StatsFileError):
+        EncoderStats.load(tmp_path / "cut.h5")
+    with h5py.File(tmp_path / "s.h5", "a") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(StatsFileError, match="newer"):
+        EncoderStats.load(tmp_path / "s.h5")
+
+
+def test_stats_validate_shapes():
+    with pytest.raises(StatsFileError, match=r"same shape \(N, D\), got \(4, 2\) and \(4, 3\)"):
+        EncoderStats(np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_temporary_name_is_in_the_target_folder(tmp_path, tuple_model, monkeypatch):
+    seen = []
+    real_file = h5py.File
+
+    def spy(name, *args, **kwargs):
+        seen.append(os.fspath(name))
+        return real_file(name, *args, **kwargs)
+
+    monkeypatch.setattr("latentprobe.extraction.h5py.File", spy)
+    extract_to_file(tuple_model, X, tmp_path / "s.h5")
+    assert os.path.dirname(seen[0]) == str(tmp_path) and seen[0].endswith(".tmp")
