@@ -53,7 +53,7 @@ def _from_pair(out, param):
         raise EncoderOutputError(
             f"encoder returned ({type(mu).__name__}, {type(second).__name__}); expected two tensors"
         )
-    return mu, PARAMETRISATIONS[param](second.double())
+    return mu, PARAMETRISATIONS[param](second)
 
 
 OUTPUT_CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
@@ -75,12 +75,21 @@ OUTPUT_CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
 ]
 
 
+def _storage_dtype(t: torch.Tensor) -> torch.dtype:
+    """Keep float32/float64 as the encoder computed them; widen half precision to float32."""
+    return t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
+
+
 def interpret_output(out, param: str = "logvar") -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, logvar) in float64 from one encoder output, by the first matching convention."""
+    """(mu, logvar) from one encoder output, by the first matching convention.
+
+    Values keep the encoder's precision (float32 or float64); analyses work in float64.
+    """
     for _, matches, convert in OUTPUT_CONVENTIONS:
         if matches(out):
             mu, logvar = convert(out, param)
-            return mu.detach().double(), logvar.detach().double()
+            dtype = _storage_dtype(mu)
+            return mu.detach().to(dtype), logvar.detach().to(dtype)
     kind = f"a {len(out)}-tuple" if isinstance(out, (tuple, list)) else type(out).__name__
     raise EncoderOutputError(
         f"encoder returned {kind}; expected (mu, logvar), a Normal distribution or a pythae "
@@ -101,7 +110,7 @@ def _entry_point(model, encode: Callable | None) -> Callable:
 
 
 def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar") -> Encoder:
-    """A function mapping a batch x to float64 ``(mu, logvar)`` of shape (batch, D).
+    """A function mapping a batch x to ``(mu, logvar)`` of shape (batch, D).
 
     Latents with more than one trailing dimension are flattened to D.
     """

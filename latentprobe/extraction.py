@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import queue
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,6 +45,39 @@ def _check_finite(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
                 f"encoder returned non-finite {name} ({arr[row, col]}) for example "
                 f"{offset + row}, unit {col}; check the model and that example's input"
             )
+
+
+class _BackgroundSink:
+    """Hands batches to ``sink.append`` on a worker thread, so that HDF5 compression overlaps
+    the encoder's work; at most ``max_pending`` batches wait, which bounds memory."""
+
+    def __init__(self, sink, max_pending: int = 4):
+        self.sink = sink
+        self.pending: queue.Queue = queue.Queue(maxsize=max_pending)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (item := self.pending.get()) is not None:
+            if self.error is None:
+                try:
+                    self.sink.append(*item)
+                except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+                    self.error = e
+
+    def append(self, mu, logvar, labels) -> None:
+        self._raise_pending_error()
+        self.pending.put((mu, logvar, labels))
+
+    def close(self) -> None:
+        self.pending.put(None)
+        self.thread.join()
+        self._raise_pending_error()
+
+    def _raise_pending_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 class _MemorySink:
@@ -165,34 +202,64 @@ def extract_to_file(
     module, loaded = _model_of(model)
     source = data if isinstance(data, DataSource) else open_data(data)
     prior = prior or Prior.standard_normal()
-    with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
+    with (
+        ThreadPoolExecutor(max_workers=1) as hasher,
+        atomic_path(path, force=force) as temp,
+        h5py.File(temp, "w") as f,
+    ):
+        # hashlib releases the GIL: the input files are hashed while the encoder runs
+        digests = hasher.submit(_hash_inputs_in_background, loaded, source)
         sink = StatsSink(f)
-        run_encoder(
-            module,
-            source,
-            sink,
-            batch_size=batch_size,
-            device=device,
-            num_workers=num_workers,
-            encode=encode,
-            param=param,
-            progress=progress,
-            seed=seed,
-        )
-        prior.expanded(f["encoder/mu"].shape[1])
-        sink.finish(
-            prior,
-            make_provenance(
-                loaded,
+        background = _BackgroundSink(sink)
+        try:
+            run_encoder(
+                module,
                 source,
+                background,
+                batch_size=batch_size,
                 device=device,
+                num_workers=num_workers,
+                encode=encode,
+                param=param,
+                progress=progress,
                 seed=seed,
-                prior=prior,
-                options=options,
-                command_line=command_line,
-            ),
+            )
+        finally:
+            background.close()
+        prior.expanded(f["encoder/mu"].shape[1])
+        provenance = make_provenance(
+            loaded,
+            source,
+            device=device,
+            seed=seed,
+            prior=prior,
+            options=options,
+            command_line=command_line,
+            digests=digests.result(),
         )
+        sink.finish(prior, provenance)
     return Path(path)
+
+
+def _lower_this_threads_priority() -> None:
+    """Let the encoder's threads go first; this thread fills the gaps they leave."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        pass
+
+
+def _hash_inputs_in_background(loaded: LoadedModel | None, source: DataSource) -> dict:
+    _lower_this_threads_priority()
+    return _hash_inputs(loaded, source)
+
+
+def _hash_inputs(loaded: LoadedModel | None, source: DataSource) -> dict:
+    checkpoint_files = loaded.files if loaded else ()
+    return {
+        "checkpoint_sha256": {str(p): sha256_file(p) for p in checkpoint_files if p.is_file()},
+        "data_sha256": {str(p): sha256_file(p) for p in source.files},
+    }
 
 
 def make_provenance(
@@ -204,8 +271,10 @@ def make_provenance(
     prior: Prior,
     options: dict | None = None,
     command_line: str | None = None,
+    digests: dict | None = None,
 ) -> dict:
     """Everything a reader needs to tell where a stats file came from."""
+    digests = digests or _hash_inputs(loaded, source)
     return {
         "schema_version": SCHEMA_VERSION,
         "latentprobe_version": __version__,
@@ -218,12 +287,10 @@ def make_provenance(
         "command_line": command_line or "python API: latentprobe.extract",
         "options": options or {},
         "checkpoint_format": loaded.format if loaded else "in-memory module",
-        "checkpoint_sha256": {
-            str(p): sha256_file(p) for p in (loaded.files if loaded else ()) if p.is_file()
-        },
+        "checkpoint_sha256": digests["checkpoint_sha256"],
         "trust_checkpoint": bool(loaded and loaded.trusted),
         "data": source.description,
-        "data_sha256": {str(p): sha256_file(p) for p in source.files},
+        "data_sha256": digests["data_sha256"],
         "device": str(resolve_device(str(device))),
         "seed": seed,
         "prior": prior.describe(),

@@ -15,7 +15,7 @@ X = torch.from_numpy(np.random.default_rng(2).normal(size=(9, 6)).astype(np.floa
 
 def expected(model: models.TupleVAE):
     mu, logvar = models.TupleVAE.encode(model, X)
-    return mu.detach().double(), logvar.detach().double()
+    return mu.detach(), logvar.detach()
 
 
 @pytest.mark.parametrize("cls", [models.TupleVAE, models.DistributionVAE, models.PythaeStyleVAE])
@@ -24,7 +24,7 @@ def test_conventions_agree(cls):
     model = cls()
     mu, logvar = make_encoder(model)(X)
     mu_ref, logvar_ref = expected(model)
-    assert mu.dtype == torch.float64
+    assert mu.dtype == torch.float32  # the encoder's own precision is kept
     torch.testing.assert_close(mu, mu_ref)
     torch.testing.assert_close(logvar, logvar_ref, rtol=1e-6, atol=1e-6)
 
@@ -48,7 +48,7 @@ def test_parametrisations_invert_to_logvar(param, transform):
     mu = torch.zeros(4, 2)
     logvar = torch.tensor([[-3.0, 0.0], [1.0, 2.0], [-0.5, 0.25], [4.0, -12.0]])
     encoder = make_encoder(object(), encode=lambda m, x: (mu, transform(logvar)), param=param)
-    torch.testing.assert_close(encoder(torch.zeros(4, 1))[1], logvar.double(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(encoder(torch.zeros(4, 1))[1], logvar, rtol=1e-5, atol=1e-5)
 
 
 def test_shared_parameter_is_expanded_and_detached():
@@ -56,7 +56,7 @@ def test_shared_parameter_is_expanded_and_detached():
     mu, logvar = make_encoder(model)(X)
     assert logvar.shape == mu.shape == (9, 3)
     assert not logvar.requires_grad
-    torch.testing.assert_close(logvar[4], model.logvar.detach().double())
+    torch.testing.assert_close(logvar[4], model.logvar.detach())
 
 
 def test_user_function():
@@ -81,6 +81,11 @@ def test_wrong_outputs(cls, message):
 def test_model_without_encoder():
     with pytest.raises(EncoderOutputError, match="--encode"):
         make_encoder(torch.nn.Linear(6, 3))
+
+
+def test_half_precision_is_widened_to_float32():
+    encoder = make_encoder(object(), encode=lambda m, x: (x.half(), x.half()))
+    assert encoder(X)[0].dtype == torch.float32
 
 
 def test_non_positive_std_is_rejected():
