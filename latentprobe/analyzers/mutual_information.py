@@ -1,0 +1,259 @@
+"""Mutual information I(x;z) under the empirical data distribution, and its decomposition."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import AnalysisError
+from ..gaussian import (
+    DEFAULT_BLOCK_BYTES,
+    as_float64_tensor,
+    kl_diagonal_gaussians,
+    log_mixture_density,
+    log_mixture_density_per_unit,
+    log_normal_diag,
+    sample_posteriors,
+)
+from ..stats import Prior
+from .result import HDF5Result, quantity
+from .stderr import paired_stderr
+
+CEILING_MARGIN = 0.5
+DEFAULT_PER_UNIT_POINTS = 20_000
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class MutualInformationResult(HDF5Result):
+    nats: float = quantity("I(x;z) = E[log q(z|x_n) - log q(z)], q(z) over all N", "nats")
+    stderr: float = quantity("Monte Carlo standard error of nats", "nats")
+    ci95_low: float = quantity("lower end of the 95% interval (nats +- 1.96 stderr)", "nats")
+    ci95_high: float = quantity("upper end of the 95% interval", "nats")
+    log_n: float = quantity("log N, the ceiling of I(x;z) under the empirical distribution", "nats")
+    near_ceiling: bool = quantity(f"estimate within {CEILING_MARGIN} nats of log N")
+    rate: float = quantity("R = E_x KL(q(z|x) || p(z)) = I(x;z) + KL(q(z) || p(z))", "nats")
+    rate_stderr: float = quantity("Monte Carlo standard error of rate (0 when exact)", "nats")
+    marginal_kl: float = quantity("KL(q(z) || p(z)) = rate - I(x;z)", "nats")
+    marginal_kl_stderr: float = quantity("Monte Carlo standard error of marginal_kl", "nats")
+    per_unit_mi: np.ndarray = quantity("I(x;z_i) with the 1-D marginal q(z_i)", "nats")
+    per_unit_mi_stderr: np.ndarray = quantity("Monte Carlo standard errors", "nats")
+    per_unit_marginal_kl: np.ndarray = quantity("KL(q(z_i) || p(z_i))", "nats")
+    per_unit_marginal_kl_stderr: np.ndarray = quantity("Monte Carlo standard errors", "nats")
+    total_correlation: float = quantity("KL(q(z) || prod_i q(z_i)) (Chen et al. 2018)", "nats")
+    total_correlation_stderr: float = quantity("Monte Carlo standard error", "nats")
+    n_examples: int = quantity("N, mixture components of q(z) (never subsampled)")
+    samples_per_example: int = quantity("S, draws of z per evaluated example")
+    n_points: int = quantity("evaluation points z for I(x;z)")
+    n_points_per_unit: int = quantity("evaluation points z for the per-unit terms and TC")
+    stderr_method: str = quantity("how stderr was estimated (see docs/report-format.md)")
+    seed: int = quantity("seed of the sampled z")
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Evaluation points: S draws for each of R examples, ordered example by example."""
+
+    z: torch.Tensor
+    index: torch.Tensor
+    rows: int
+    samples: int
+    full: bool
+
+
+def _points(mu, logvar, n_samples: int, max_points: int | None, rng) -> _Points:
+    n = mu.shape[0]
+    rows = n if max_points is None else min(n, max(2, max_points // n_samples))
+    chosen = None if rows == n else np.sort(rng.choice(n, size=rows, replace=False))
+    z, index = sample_posteriors(mu, logvar, n_samples, rng, chosen)
+    return _Points(z, index, rows, n_samples, rows == n)
+
+
+def _subset(points: _Points, max_points: int, rng) -> _Points:
+    """A random subset of whole examples (all S draws of each) of at most max_points."""
+    rows = min(points.rows, max(2, max_points // points.samples))
+    if rows == points.rows:
+        return points
+    keep = np.sort(rng.choice(points.rows, size=rows, replace=False))
+    flat = torch.as_tensor(
+        (keep[:, None] * points.samples + np.arange(points.samples)).ravel(), device=points.z.device
+    )
+    return _Points(points.z[flat], points.index[flat], rows, points.samples, False)
+
+
+def _mean_and_stderr(draws: torch.Tensor, points: _Points) -> tuple[float, float]:
+    values = draws.cpu().numpy().reshape(points.rows, points.samples)
+    return float(values.mean()), paired_stderr(values, full=points.full)
+
+
+def _log_prior(z, prior: Prior, per_unit: bool) -> torch.Tensor:
+    means, logvars = (as_float64_tensor(a, z.device) for a in (prior.means, prior.logvars))
+    if prior.is_gaussian:
+        units = log_normal_diag(z, means[0], logvars[0])
+        return units if per_unit else units.sum(1)
+    log_w = torch.log(as_float64_tensor(prior.weights, z.device))
+    kernel = log_mixture_density_per_unit if per_unit else log_mixture_density
+    return kernel(z, means, logvars, log_w)
+
+
+def mutual_information(
+    mu,
+    logvar,
+    *,
+    prior: Prior | None = None,
+    n_samples: int = 1,
+    max_samples: int | None = None,
+    per_unit: bool = True,
+    per_unit_max_samples: int = DEFAULT_PER_UNIT_POINTS,
+    seed: int = 0,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> MutualInformationResult:
+    """I(x;z) over the full dataset, with its error bar and the rate decomposition.
+
+    q(z) is the aggregate posterior over **all N examples**. For each evaluated example n
+    and each of S draws z ~ q(z|x_n), log q(z|x_n) and log q(z) are evaluated at the same z
+    and their difference averaged (the paired estimator: its Monte Carlo noise vanishes as
+    q(z|x) approaches q(z), exactly where the verdict on collapse is decided).
+
+    Parameters
+    ----------
+    mu, logvar : arrays (numpy or torch; CUDA tensors stay on the GPU) of shape (N, D)
+    prior : Prior, optional (standard normal by default)
+    n_samples : int
+        S, draws per example.
+    max_samples : int, optional
+        At most this many evaluation points z (whole examples, drawn at random); the
+        mixture q(z) keeps all N components. The standard error then counts the spread
+        between examples, so the interval widens.
+    per_unit : bool
+        Also compute I(x;z_i), KL(q(z_i) || p(z_i)) and the total correlation, on at most
+        ``per_unit_max_samples`` points (they cost D times the joint estimate).
+    seed : int
+        Seed of every draw; the same seed gives the same numbers.
+
+    Returns
+    -------
+    MutualInformationResult, all quantities in nats.
+
+    References
+    ----------
+    Hoffman & Johnson (2016), "ELBO surgery" (I(x;z) and R = I + KL(q(z)||p(z)));
+    Chen et al. (2018), "Isolating sources of disentanglement in VAEs" (per-unit terms, TC);
+    Alemi et al. (2018), "Fixing a broken ELBO" (I <= R).
+    """
+    mu = as_float64_tensor(mu)
+    logvar = as_float64_tensor(logvar, mu.device)
+    _check_inputs(mu, logvar, n_samples)
+    prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
+    rng = np.random.default_rng(seed)
+    points = _points(mu, logvar, n_samples, max_samples, rng)
+    log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
+    log_q_cond = log_q_units.sum(1)
+    if mu.shape[0] == 1:
+        log_q = log_q_cond  # one component: q(z) is q(z|x_1), and I(x;z) = 0 exactly
+    else:
+        log_q = log_mixture_density(points.z, mu, logvar, block_bytes=block_bytes)
+    nats, stderr = _mean_and_stderr(log_q_cond - log_q, points)
+    if prior.is_gaussian:  # exact rate over all N; KL(q(z)||p(z)) = R - I shares I's error
+        rate, rate_se = float(_exact_unit_rates(mu, logvar, prior).sum()), 0.0
+        marginal_kl_se = stderr
+    else:
+        log_p = _log_prior(points.z, prior, per_unit=False)
+        rate, rate_se = _mean_and_stderr(log_q_cond - log_p, points)
+        marginal_kl_se = _mean_and_stderr(log_q - log_p, points)[1]
+    limit = min(per_unit_max_samples, max_samples or per_unit_max_samples)
+    units = (
+        _per_unit_terms(mu, logvar, prior, _subset(points, limit, rng), block_bytes)
+        if per_unit
+        else _no_per_unit_terms(mu.shape[1])
+    )
+    log_n = math.log(mu.shape[0])
+    return MutualInformationResult(
+        nats=nats,
+        stderr=stderr,
+        ci95_low=nats - Z95 * stderr,
+        ci95_high=nats + Z95 * stderr,
+        log_n=log_n,
+        near_ceiling=bool(nats > log_n - CEILING_MARGIN),
+        rate=rate,
+        rate_stderr=rate_se,
+        marginal_kl=rate - nats,
+        marginal_kl_stderr=marginal_kl_se,
+        **units,
+        n_examples=mu.shape[0],
+        samples_per_example=n_samples,
+        n_points=points.rows * points.samples,
+        stderr_method=_stderr_method(points),
+        seed=seed,
+    )
+
+
+def _check_inputs(mu, logvar, n_samples: int) -> None:
+    if mu.shape != logvar.shape or mu.ndim != 2 or mu.shape[0] == 0 or mu.shape[1] == 0:
+        raise AnalysisError(
+            f"expected mu and logvar of the same shape (N, D) with N >= 1, got "
+            f"{tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
+    if n_samples < 1:
+        raise AnalysisError(f"the number of samples per example must be >= 1, got {n_samples}")
+
+
+def _exact_unit_rates(mu, logvar, prior: Prior) -> np.ndarray:
+    mean, lv = (as_float64_tensor(a[0], mu.device) for a in (prior.means, prior.logvars))
+    return kl_diagonal_gaussians(mu, logvar, mean, lv).mean(0).cpu().numpy()
+
+
+def _per_unit_terms(mu, logvar, prior: Prior, points: _Points, block_bytes: int) -> dict:
+    """I(x;z_i), KL(q(z_i)||p(z_i)) and TC, all paired at the same points."""
+    log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
+    log_marginals = log_mixture_density_per_unit(points.z, mu, logvar, block_bytes=block_bytes)
+    if mu.shape[0] == 1:
+        log_marginals = log_q_units
+    log_q = (
+        log_mixture_density(points.z, mu, logvar, block_bytes=block_bytes)
+        if mu.shape[0] > 1
+        else log_q_units.sum(1)
+    )
+    d = mu.shape[1]
+    mi = [_mean_and_stderr(log_q_units[:, i] - log_marginals[:, i], points) for i in range(d)]
+    mi_values, mi_se = (np.array(v) for v in zip(*mi, strict=True))
+    if prior.is_gaussian:
+        mkl, mkl_se = _exact_unit_rates(mu, logvar, prior) - mi_values, mi_se
+    else:
+        log_p = _log_prior(points.z, prior, per_unit=True)
+        pairs = [_mean_and_stderr(log_marginals[:, i] - log_p[:, i], points) for i in range(d)]
+        mkl, mkl_se = (np.array(v) for v in zip(*pairs, strict=True))
+    tc, tc_se = _mean_and_stderr(log_q - log_marginals.sum(1), points)
+    return {
+        "per_unit_mi": mi_values,
+        "per_unit_mi_stderr": mi_se,
+        "per_unit_marginal_kl": mkl,
+        "per_unit_marginal_kl_stderr": mkl_se,
+        "total_correlation": tc,
+        "total_correlation_stderr": tc_se,
+        "n_points_per_unit": points.rows * points.samples,
+    }
+
+
+def _no_per_unit_terms(d: int) -> dict:
+    nan = np.full(d, np.nan)
+    return {
+        "per_unit_mi": nan,
+        "per_unit_mi_stderr": nan,
+        "per_unit_marginal_kl": nan,
+        "per_unit_marginal_kl_stderr": nan,
+        "total_correlation": math.nan,
+        "total_correlation_stderr": math.nan,
+        "n_points_per_unit": 0,
+    }
+
+
+def _stderr_method(points: _Points) -> str:
+    if points.full and points.samples >= 2:
+        return "within-example: sqrt(sum_n Var_s(d_ns) / S) / N"
+    if points.full:
+        return "conservative: std(d_n) / sqrt(N) (S = 1; includes between-example spread)"
+    return "subsampled examples: std(mean_s d_ns) / sqrt(R)"

@@ -1,0 +1,130 @@
+"""Numerical kernels for diagonal Gaussians, shared by the analyzers (float64 throughout).
+
+The central one is the log density of a mixture of N diagonal Gaussians at M points, e.g.
+the aggregate posterior q(z) = (1/N) sum_n N(z; mu_n, sigma_n^2) over a whole dataset. The
+squared Mahalanobis terms are a matrix product in disguise::
+
+    sum_d (z_d - mu_nd)^2 / s_nd = [z^2, z] . [1/s_n, -2 mu_n/s_n] + sum_d mu_nd^2 / s_nd
+
+so each block of evaluation points costs one GEMM plus an in-place log-sum-exp, with memory
+O(chunk x N), never N x N and never N x N x D.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+LOG_2PI = math.log(2.0 * math.pi)
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+
+def as_float64_tensor(array, device=None) -> torch.Tensor:
+    """A float64 torch tensor on ``device`` (default: where a tensor already is, else CPU)."""
+    if isinstance(array, torch.Tensor):
+        return array.detach().to(device=device or array.device, dtype=torch.float64)
+    return torch.as_tensor(np.asarray(array, dtype=np.float64), device=device)
+
+
+def kl_diagonal_gaussians(mu, logvar, prior_mean, prior_logvar) -> torch.Tensor:
+    """KL(N(mu, e^logvar) || N(prior_mean, e^prior_logvar)) elementwise, in nats.
+
+    0.5 * (prior_logvar - logvar + (e^logvar + (mu - prior_mean)^2) / e^prior_logvar - 1);
+    broadcasts, so (N, D) posteriors against a (D,) prior give (N, D).
+    """
+    ratio = torch.exp(logvar - prior_logvar)
+    return 0.5 * (
+        ratio + (mu - prior_mean) ** 2 * torch.exp(-prior_logvar) - 1.0 - logvar + prior_logvar
+    )
+
+
+def log_normal_diag(z, mu, logvar) -> torch.Tensor:
+    """log N(z; mu, e^logvar) per unit (elementwise), in nats."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar))
+
+
+def _block_rows(n_components: int, block_bytes: int) -> int:
+    return max(1, block_bytes // (8 * max(1, n_components)))
+
+
+def _logsumexp_rows_(block: torch.Tensor) -> torch.Tensor:
+    """log-sum-exp of each row, overwriting ``block`` (no temporaries of its size)."""
+    top = block.max(dim=1, keepdim=True).values
+    block.sub_(top).exp_()
+    return top.squeeze(1) + block.sum(dim=1).log()
+
+
+def log_mixture_density(
+    z, mu, logvar, log_weights=None, *, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> torch.Tensor:
+    """log sum_n w_n N(z_m; mu_n, diag e^logvar_n) for every row z_m, in nats.
+
+    Parameters
+    ----------
+    z : tensor of shape (M, D)
+    mu, logvar : tensors of shape (N, D), the mixture components
+    log_weights : tensor of shape (N,), optional; uniform (-log N) when omitted
+    block_bytes : memory for one (rows x N) block of log densities
+
+    Returns a float64 tensor of shape (M,). Exact (no subsampling of components); memory is
+    O(block_bytes + (M + N) D). The expansion's rounding error is about 1e-16 times
+    max (z - mean mu)^2 / sigma^2 per unit: 1e-9 nats for |mu| ~ 10 and sigma^2 ~ e^-12.
+    """
+    n = mu.shape[0]
+    # a per-unit shift leaves every (z - mu) unchanged and shrinks the terms that cancel
+    shift = mu.mean(dim=0)
+    z, mu = z - shift, mu - shift
+    precision = torch.exp(-logvar)
+    weights = torch.cat([-0.5 * precision, mu * precision], dim=1).T.contiguous()  # (2D, N)
+    if log_weights is None:
+        log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
+    const = log_weights - 0.5 * (
+        mu.shape[1] * LOG_2PI + logvar.sum(1) + (mu * mu * precision).sum(1)
+    )
+    out = torch.empty(z.shape[0], dtype=torch.float64, device=z.device)
+    rows = _block_rows(n, block_bytes)
+    for start in range(0, z.shape[0], rows):
+        zb = z[start : start + rows]
+        block = torch.addmm(const, torch.cat([zb * zb, zb], dim=1), weights)
+        out[start : start + rows] = _logsumexp_rows_(block)
+    return out
+
+
+def log_mixture_density_per_unit(
+    z, mu, logvar, log_weights=None, *, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> torch.Tensor:
+    """The 1-D marginal mixtures: log sum_n w_n N(z_mi; mu_ni, e^logvar_ni) for each unit i.
+
+    Shapes as in ``log_mixture_density``; returns (M, D). Computed elementwise (the
+    difference (z - mu) directly), which is as cheap as a GEMM in one dimension.
+    """
+    n, d = mu.shape
+    if log_weights is None:
+        log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
+    out = torch.empty(z.shape[0], d, dtype=torch.float64, device=z.device)
+    rows = _block_rows(n, block_bytes)
+    for unit in range(d):
+        m, lv = mu[:, unit], logvar[:, unit]
+        precision, const = torch.exp(-lv), log_weights - 0.5 * (LOG_2PI + lv)
+        for start in range(0, z.shape[0], rows):
+            diff = z[start : start + rows, unit, None] - m  # (rows, N)
+            block = diff.mul_(diff).mul_(-0.5 * precision).add_(const)
+            out[start : start + rows, unit] = _logsumexp_rows_(block)
+    return out
+
+
+def sample_posteriors(
+    mu, logvar, n_samples: int, generator: np.random.Generator, rows=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw z = mu + sigma * eps for the given example rows (default all), ``n_samples`` each.
+
+    Returns (z, example_index) with z of shape (len(rows) * n_samples, D), ordered example
+    by example. The noise comes from ``generator`` (numpy, float64), so a seed fixes it.
+    """
+    rows = np.arange(mu.shape[0]) if rows is None else np.asarray(rows)
+    index = np.repeat(rows, n_samples)
+    eps = as_float64_tensor(generator.standard_normal((len(index), mu.shape[1])), mu.device)
+    index_t = torch.as_tensor(index, device=mu.device)
+    return mu[index_t] + torch.exp(0.5 * logvar[index_t]) * eps, index_t

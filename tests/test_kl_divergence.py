@@ -1,0 +1,87 @@
+"""Per-unit KL against closed forms, Monte Carlo for mixture priors, and the histogram."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from linear_gaussian import example
+from scipy.stats import norm
+
+from latentprobe.analyzers import kl_divergence
+from latentprobe.analyzers.kl_divergence import histogram_edges
+from latentprobe.stats import Prior
+
+
+def test_closed_form_per_example():
+    mu = np.array([[0.0, 1.0], [2.0, -1.0]])
+    logvar = np.array([[0.0, np.log(0.5)], [np.log(2.0), 0.0]])
+    result = kl_divergence(mu, logvar)
+    var = np.exp(logvar)
+    expected = 0.5 * (var + mu**2 - 1 - logvar)
+    np.testing.assert_allclose(result.per_example, expected, rtol=1e-14)
+    assert result.per_example[0, 0] == 0.0  # exactly the prior
+    assert result.exact and result.total_rate == pytest.approx(expected.sum(1).mean())
+
+
+def test_linear_gaussian_rates():
+    model = example()
+    mu, logvar = model.sample(10_000, seed=0)
+    result = kl_divergence(mu, logvar)
+    np.testing.assert_allclose(result.per_unit_rate, model.per_unit_rate(), atol=0.03)
+
+
+def test_diagonal_gaussian_prior_against_scipy_integration():
+    prior = Prior.diagonal([0.5], [np.log(2.0)])
+    result = kl_divergence(np.array([[1.5]]), np.array([[np.log(0.3)]]), prior=prior)
+    grid = np.linspace(-10, 10, 200_001)
+    q, p = norm.pdf(grid, 1.5, np.sqrt(0.3)), norm.pdf(grid, 0.5, np.sqrt(2.0))
+    numeric = np.trapezoid(q * (np.log(q + 1e-300) - np.log(p)), grid)
+    assert result.per_example[0, 0] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_mixture_prior_is_estimated_with_an_error_bar():
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.normal(size=(300, 2)), np.full((300, 2), -1.0)
+    prior = Prior.mixture([0.3, 0.7], [[-1.0, 0.0], [1.0, 0.5]], [[0.0, -0.5], [0.2, 0.0]])
+    result = kl_divergence(mu, logvar, prior=prior, n_samples=64, seed=1)
+    assert not result.exact and np.all(result.per_unit_rate_stderr > 0)
+    # numerical integration of the per-unit KL for example 0, unit 0
+    grid = np.linspace(-12, 12, 100_001)
+    q = norm.pdf(grid, mu[0, 0], np.exp(-0.5))
+    p = 0.3 * norm.pdf(grid, -1.0, 1.0) + 0.7 * norm.pdf(grid, 1.0, np.exp(0.1))
+    numeric = np.trapezoid(q * (np.log(q + 1e-300) - np.log(p)), grid)
+    assert result.per_example[0, 0] == pytest.approx(numeric, abs=0.1)
+    rate_truth = []
+    for n in range(300):
+        q = norm.pdf(grid, mu[n, 0], np.exp(-0.5))
+        rate_truth.append(np.trapezoid(q * (np.log(q + 1e-300) - np.log(p)), grid))
+    assert abs(result.per_unit_rate[0] - np.mean(rate_truth)) < 4 * result.per_unit_rate_stderr[0]
+
+
+def test_a_one_component_mixture_equals_the_closed_form():
+    rng = np.random.default_rng(1)
+    mu, logvar = rng.normal(size=(200, 3)), rng.normal(size=(200, 3)) * 0.3
+    exact = kl_divergence(mu, logvar)
+    assert exact.exact
+    # a two-component mixture of identical standard normals is the standard normal
+    twin = Prior.mixture([0.5, 0.5], np.zeros((2, 3)), np.zeros((2, 3)))
+    mc = kl_divergence(mu, logvar, prior=twin, n_samples=32)
+    assert abs(mc.total_rate - exact.total_rate) < 4 * mc.total_rate_stderr + 1e-12
+
+
+def test_histogram_reads_collapsed_and_active_units():
+    rng = np.random.default_rng(2)
+    mu = np.column_stack([np.zeros(500), rng.normal(size=500) * 2])
+    logvar = np.column_stack([np.full(500, 1e-5), np.full(500, -2.0)])
+    result = kl_divergence(mu, logvar)
+    edges, counts = result.histogram_edges, result.histogram_counts
+    assert edges[0] == 0 and edges[1] == 1e-6 and edges[-1] >= result.per_example.max()
+    assert counts.sum(axis=1).tolist() == [500, 500]
+    collapsed_bins = np.flatnonzero(counts[0])
+    assert edges[collapsed_bins.max() + 1] <= 1e-5  # piled up near 0
+    assert edges[np.flatnonzero(counts[1]).min()] >= 1e-2  # spread over the decades above
+
+
+def test_edges_cover_large_values():
+    edges = histogram_edges(1234.5)
+    assert edges[-1] == pytest.approx(1e4) and np.all(np.diff(edges) > 0)

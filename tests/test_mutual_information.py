@@ -1,0 +1,161 @@
+"""I(x;z) and its decomposition against closed forms and a float64 brute force."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from linear_gaussian import example
+from scipy.special import logsumexp
+
+from latentprobe.analyzers import mutual_information
+from latentprobe.errors import AnalysisError
+from latentprobe.stats import Prior
+
+N = 10_000
+
+
+@pytest.fixture(scope="module")
+def linear_gaussian():
+    model = example()
+    mu, logvar = model.sample(N, seed=0)
+    return model, mu, logvar, mutual_information(mu, logvar, n_samples=2, seed=0)
+
+
+def test_mutual_information_matches_the_closed_form(linear_gaussian):
+    model, _, _, result = linear_gaussian
+    truth = model.mutual_information()
+    assert 1.0 < truth < math.log(N) - 5  # well below the ceiling, where the estimate is valid
+    assert result.nats == pytest.approx(truth, abs=0.05)
+    assert result.ci95_low < result.nats < result.ci95_high
+    assert result.log_n == pytest.approx(math.log(N)) and not result.near_ceiling
+
+
+def test_per_unit_terms_match_the_closed_form(linear_gaussian):
+    model, _, _, result = linear_gaussian
+    np.testing.assert_allclose(result.per_unit_mi, model.per_unit_mi(), atol=0.03)
+    np.testing.assert_allclose(result.per_unit_marginal_kl, model.per_unit_marginal_kl(), atol=0.03)
+    assert result.total_correlation == pytest.approx(model.total_correlation(), abs=0.05)
+    assert result.per_unit_mi[4] == pytest.approx(0.0, abs=1e-3)  # collapsed unit
+    assert result.per_unit_mi[5] == pytest.approx(0.0, abs=1e-3)  # inactive unit
+
+
+def test_rate_decomposition(linear_gaussian):
+    model, _, _, result = linear_gaussian
+    assert result.marginal_kl == pytest.approx(model.marginal_kl(), abs=0.05)
+    assert result.rate == pytest.approx(model.per_unit_rate().sum(), abs=0.05)
+    assert result.rate == pytest.approx(result.nats + result.marginal_kl, abs=1e-12)
+    assert result.rate_stderr == 0.0  # closed form for a Gaussian prior
+
+
+def brute_force(mu, logvar, z, index):
+    """float64, one term at a time: log q(z|x_n) - log (1/N) sum_k q(z|x_k)."""
+    var = np.exp(logvar)
+    log_comp = -0.5 * (
+        np.log(2 * np.pi) + logvar[None] + (z[:, None] - mu[None]) ** 2 / var[None]
+    ).sum(-1)
+    log_q = logsumexp(log_comp, axis=1) - np.log(len(mu))
+    log_cond = log_comp[np.arange(len(z)), index]
+    return log_cond - log_q
+
+
+def _draws(mu, logvar, n_samples, seed):
+    rng = np.random.default_rng(seed)
+    index = np.repeat(np.arange(len(mu)), n_samples)
+    z = mu[index] + np.exp(0.5 * logvar[index]) * rng.standard_normal((len(index), mu.shape[1]))
+    return z, index
+
+
+@pytest.mark.parametrize("n, d", [(7, 3), (40, 256), (25, 16)])
+def test_adversarial_inputs_match_a_brute_force_reference(n, d):
+    rng = np.random.default_rng(n * d)
+    mu = rng.uniform(-10, 10, size=(n, d))
+    logvar = rng.uniform(-12, 4, size=(n, d))
+    mu[:, 0] = 2.5  # a unit with zero variance of means
+    result = mutual_information(mu, logvar, n_samples=3, seed=5, block_bytes=8 * n * 2)
+    z, index = _draws(mu, logvar, 3, seed=5)
+    expected = brute_force(mu, logvar, z, index).mean()
+    assert result.nats == pytest.approx(expected, rel=1e-8, abs=1e-8)
+    assert 0 <= result.nats <= math.log(n) + 1e-9
+
+
+def test_small_n_gives_valid_numbers():
+    one = mutual_information(np.array([[0.3, -1.0]]), np.array([[-2.0, 0.5]]))
+    assert one.nats == 0.0 and one.stderr == 0.0 and one.log_n == 0.0
+    two = mutual_information(np.array([[0.0], [5.0]]), np.array([[-4.0], [-4.0]]), n_samples=4)
+    assert two.nats == pytest.approx(math.log(2), abs=1e-6)  # two well separated components
+    assert math.isfinite(two.stderr)
+
+
+def test_the_paired_estimator_is_quiet_near_collapse():
+    """Near collapse the paired draws cancel; the unpaired estimator (closed-form entropy minus
+    a Monte Carlo cross term, as in He et al.'s code) keeps the noise of log q(z)."""
+    rng = np.random.default_rng(0)
+    n, d = 2000, 8
+    mu = rng.normal(size=(n, d)) * 1e-3
+    logvar = np.zeros((n, d))
+    result = mutual_information(mu, logvar, n_samples=2, seed=0)
+    z, index = _draws(mu, logvar, 2, seed=0)
+    neg_entropy = -0.5 * (np.log(2 * np.pi) + 1 + logvar).sum(1)  # E log q(z|x), exact
+    log_comp = -0.5 * (np.log(2 * np.pi) + (z[:, None] - mu[None]) ** 2).sum(-1)
+    log_q = logsumexp(log_comp, axis=1) - np.log(n)
+    unpaired = (neg_entropy[index] - log_q).reshape(n, 2)
+    unpaired_stderr = np.sqrt(unpaired.var(axis=1, ddof=1).sum() / 2) / n
+    assert abs(result.nats) < 1e-4 and result.ci95_high < 0.01
+    assert result.stderr < unpaired_stderr / 100
+
+
+def test_seed_reproduces_and_changes_the_numbers():
+    model = example()
+    mu, logvar = model.sample(500, seed=1)
+    a = mutual_information(mu, logvar, seed=3)
+    b = mutual_information(mu, logvar, seed=3)
+    c = mutual_information(mu, logvar, seed=4)
+    assert a.nats == b.nats and np.array_equal(a.per_unit_mi, b.per_unit_mi)
+    assert a.nats != c.nats
+
+
+def test_permuting_examples_changes_nothing_but_the_draws():
+    model = example()
+    mu, logvar = model.sample(600, seed=2)
+    perm = np.random.default_rng(0).permutation(600)
+    a = mutual_information(mu, logvar, n_samples=8, seed=0)
+    b = mutual_information(mu[perm], logvar[perm], n_samples=8, seed=0)
+    assert a.nats == pytest.approx(b.nats, abs=4 * math.hypot(a.stderr, b.stderr))
+
+
+def test_max_samples_subsamples_points_not_components(linear_gaussian):
+    model, mu, logvar, full = linear_gaussian
+    sub = mutual_information(mu, logvar, n_samples=1, max_samples=2000, seed=1)
+    assert sub.n_points == 2000 and sub.n_examples == N
+    assert sub.stderr > full.stderr
+    assert abs(sub.nats - model.mutual_information()) < 4 * sub.stderr + 0.05
+
+
+def test_torch_inputs_give_the_same_numbers():
+    model = example()
+    mu, logvar = model.sample(300, seed=3)
+    a = mutual_information(mu, logvar, seed=0)
+    b = mutual_information(torch.from_numpy(mu), torch.from_numpy(logvar), seed=0)
+    assert a.nats == b.nats
+
+
+def test_mixture_prior_decomposition():
+    model = example()
+    mu, logvar = model.sample(800, seed=4)
+    prior = Prior.mixture([0.5, 0.5], np.full((2, 6), [[-1.0], [1.0]]), np.zeros((2, 6)))
+    result = mutual_information(mu, logvar, prior=prior, n_samples=4)
+    gaussian = mutual_information(mu, logvar, n_samples=4)
+    assert result.nats == gaussian.nats  # I(x;z) does not depend on the prior
+    assert result.rate_stderr > 0
+    assert result.rate == pytest.approx(result.nats + result.marginal_kl, abs=1e-12)
+    assert result.marginal_kl > 0
+
+
+def test_bad_shapes():
+    with pytest.raises(AnalysisError, match="same shape"):
+        mutual_information(np.zeros((4, 2)), np.zeros((4, 3)))
+    with pytest.raises(AnalysisError, match="same shape"):
+        mutual_information(np.zeros((0, 2)), np.zeros((0, 2)))
