@@ -118,6 +118,57 @@ run_options = _compose(
 )
 
 
+analysis_options = _compose(
+    click.option("--only", multiple=True, help="Run only these analyses (comma-separated)."),
+    click.option("--skip", multiple=True, help="Skip these analyses (comma-separated)."),
+    click.option(
+        "--samples",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Draws of z per example for I(x;z).",
+    ),
+    click.option(
+        "--max-samples",
+        type=click.IntRange(min=2),
+        help="Evaluate I(x;z) at most at this many points z (all N components kept).",
+    ),
+    click.option(
+        "--prior-file",
+        type=click.Path(),
+        help="Mixture prior: .npz with weights (K,), means (K, D), logvars (K, D).",
+    ),
+    click.option(
+        "--au-threshold",
+        type=float,
+        default=0.01,
+        show_default=True,
+        help="Active-unit threshold on the variance of the means.",
+    ),
+    click.option(
+        "--kl-threshold",
+        type=float,
+        default=0.01,
+        show_default=True,
+        help="Per-example KL (nats) below which a unit matches the prior.",
+    ),
+    click.option(
+        "--collapsed-fraction",
+        type=click.FloatRange(0, 1),
+        default=0.99,
+        show_default=True,
+        help="Share of examples under --kl-threshold to call a unit collapsed.",
+    ),
+    click.option(
+        "--mi-threshold",
+        type=float,
+        default=0.01,
+        show_default=True,
+        help="Information (nats) a unit, or z, must exceed to count.",
+    ),
+)
+
+
 def prior_from_options(prior_mean, prior_logvar) -> Prior:
     if prior_mean is None and prior_logvar is None:
         return Prior.standard_normal()

@@ -6,11 +6,14 @@ from . import errors  # noqa: E402
 from .checkpoints import load_model  # noqa: E402
 from .data import open_data  # noqa: E402
 from .extraction import extract, extract_to_file  # noqa: E402
+from .report import Report, analyze  # noqa: E402
 from .stats import EncoderStats, Prior  # noqa: E402
 
 __all__ = [
     "EncoderStats",
     "Prior",
+    "Report",
+    "analyze",
     "__version__",
     "errors",
     "extract",

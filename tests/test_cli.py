@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,87 @@ def test_extract_help_mentions_the_core_options():
     text = run("extract", "--help").stdout
     for option in ("--arch", "--trust-checkpoint", "--param", "--data", "--batch-size", "--force"):
         assert option in text
+
+
+# ----------------------------------------------------------------------------- analyze
+
+
+@pytest.mark.parametrize(
+    "name, verdict, informative",
+    [
+        ("healthy", "healthy", True),
+        ("collapsed", "collapsed", False),
+        ("partial", "partially_collapsed", True),
+    ],
+)
+def test_analyze_fixtures(name, verdict, informative):
+    result = run("analyze", FIXTURES / f"{name}.pt", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == verdict and doc["z_informative"] is informative
+    assert Path(f"{name}.report.h5").exists()
+    if name == "partial":
+        assert doc["collapsed_units"] and doc["active_units"]
+
+
+def test_analyze_a_stats_file_writes_report_and_plots():
+    assert run("extract", FIXTURES / "partial.pt", "-o", "s.h5").exit_code == 0
+    result = run("analyze", "s.h5", "-o", "r.h5", "--plots", "figs", "--seed", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "verdict: partially_collapsed" in result.stdout and "I(x;z) =" in result.stdout
+    assert Path("figs/units.png").stat().st_size > 1000
+    assert Path("figs/kl_histogram.png").stat().st_size > 1000
+    again = run("analyze", "s.h5", "-o", "r2.h5", "--seed", "3", "--json")
+    first = run("analyze", "s.h5", "-o", "r3.h5", "--seed", "3", "--json")
+    assert again.stdout == first.stdout  # the seed fixes every number
+
+
+def test_analyze_refuses_to_overwrite():
+    Path("r.h5").write_text("keep")
+    result = run("analyze", FIXTURES / "healthy.pt", "-o", "r.h5")
+    assert_one_line_error(result, OutputError.exit_code, "--force")
+    assert Path("r.h5").read_text() == "keep"
+
+
+def _fake_stats(path, mu, logvar, version=1, fmt="latentprobe-stats"):
+    with h5py.File(path, "w") as f:
+        f["encoder/mu"], f["encoder/logvar"] = mu, logvar
+        f.attrs["latentprobe_format"] = fmt
+        f.attrs["schema_version"] = version
+
+
+def test_analyze_bad_inputs():
+    with h5py.File("foreign.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    _fake_stats("newer.h5", np.zeros((3, 2)), np.zeros((3, 2)), version=7)
+    _fake_stats("shapes.h5", np.zeros((3, 2)), np.zeros((3, 4)))
+    _fake_stats("empty.h5", np.zeros((0, 2)), np.zeros((0, 2)))
+    nan = np.zeros((3, 2))
+    nan[1, 1] = np.nan
+    _fake_stats("nan.h5", np.zeros((3, 2)), nan)
+    assert run("extract", FIXTURES / "healthy.pt", "-o", "good.h5").exit_code == 0
+    data = Path("good.h5").read_bytes()
+    Path("cut.h5").write_bytes(data[: len(data) // 3])
+    cases = [
+        (["foreign.h5"], "not written by latentprobe"),
+        (["newer.h5"], "newer"),
+        (["shapes.h5"], "same shape (N, D), got (3, 2) and (3, 4)"),
+        (["empty.h5"], "no examples"),
+        (["nan.h5"], "not finite at example 1, unit 1"),
+        (["cut.h5"], "truncated or corrupt"),
+        (["good.h5", "--only", "mutual_informaton"], "unknown analysis 'mutual_informaton'"),
+    ]
+    for args, fragment in cases:
+        result = run("analyze", *args, "-o", "out.h5")
+        assert result.exit_code != 0
+        assert_one_line_error(result, result.exit_code, fragment, "out.h5")
+
+
+def test_tiny_stats_files_are_valid():
+    for n in (1, 2):
+        rng = np.random.default_rng(n)
+        _fake_stats(f"n{n}.h5", rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))
+        result = run("analyze", f"n{n}.h5", "--json", "-o", f"r{n}.h5")
+        assert result.exit_code == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["n_examples"] == n and doc["mutual_information"]["nats"] is not None

@@ -1,0 +1,139 @@
+"""The report: statistics, analysis results and verdict; to HDF5, JSON and text.
+
+HDF5 layout (documented in docs/report-format.md): the stats file's /encoder, /labels and
+/prior, plus /analyses/<name>/ (one group per analysis) and /verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .analysis import ANALYSES, AnalysisOptions, run_analyses, select
+from .analyzers.result import finite_or_none
+from .atomic import atomic_path
+from .errors import StatsFileError
+from .stats import REPORT_FORMAT, EncoderStats, open_latentprobe_file, read_stats, write_stats
+from .verdict import Thresholds, Verdict, decide
+
+
+@dataclass(frozen=True)
+class Report:
+    stats: EncoderStats
+    results: dict
+    verdict: Verdict
+
+    def write(self, path, *, force: bool = False) -> Path:
+        """Write the report atomically (temporary name, renamed when complete)."""
+        with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
+            write_stats(f, self.stats, kind=REPORT_FORMAT)
+            for name, result in self.results.items():
+                group = f.create_group(f"analyses/{name}")
+                group.attrs["description"] = ANALYSES[name].description
+                result.write(group)
+            self.verdict.write(f.create_group("verdict"))
+        return Path(path)
+
+    @classmethod
+    def read(cls, path) -> Report:
+        with open_latentprobe_file(path) as f:
+            if "verdict" not in f:
+                raise StatsFileError(
+                    f"{path} is a stats file, not a report; run `latentprobe analyze` on it"
+                )
+            stats = read_stats(f, path)
+            try:
+                results = {
+                    name: ANALYSES[name].result_type.read(group)
+                    for name, group in f["analyses"].items()
+                    if name in ANALYSES
+                }
+                verdict = Verdict.read(f["verdict"])
+            except (KeyError, OSError, ValueError) as e:
+                raise StatsFileError(f"{path} is a damaged report: {e}") from e
+        return cls(stats, results, verdict)
+
+    def to_dict(self) -> dict:
+        """The JSON document of ``latentprobe analyze --json`` (all quantities in nats)."""
+        au = self.results.get("active_units")
+        kl = self.results.get("kl_divergence")
+        mi = self.results.get("mutual_information")
+        return {
+            "verdict": self.verdict.model,
+            "z_informative": self.verdict.z_informative,
+            "n_examples": self.stats.n_examples,
+            "n_units": self.stats.n_units,
+            "units": "nats",
+            "active_units": self.verdict.units_with("active"),
+            "collapsed_units": self.verdict.units_with("collapsed"),
+            "inactive_units": self.verdict.units_with("inactive"),
+            "variance_active_units": au.indices if au else None,
+            "mutual_information": _mi_dict(mi),
+            "rate": _float(kl.total_rate if kl else mi.rate if mi else None),
+            "marginal_kl": _float(mi.marginal_kl if mi else None),
+            "total_correlation": _float(mi.total_correlation if mi else None),
+            "per_unit": [self._unit(i, au, kl, mi) for i in range(self.stats.n_units)],
+            "notes": list(self.verdict.notes),
+            "thresholds": self.verdict.thresholds.__dict__,
+        }
+
+    def _unit(self, i: int, au, kl, mi) -> dict:
+        return {
+            "index": i,
+            "var_of_means": _float(au.var_of_means[i] if au else None),
+            "kl": _float(kl.per_unit_rate[i] if kl else None),
+            "mi": _float(mi.per_unit_mi[i] if mi else None),
+            "mi_stderr": _float(mi.per_unit_mi_stderr[i] if mi else None),
+            "marginal_kl": _float(mi.per_unit_marginal_kl[i] if mi else None),
+            "status": self.verdict.unit_status[i],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _float(value):
+    return None if value is None else finite_or_none(float(value))
+
+
+def _mi_dict(mi) -> dict | None:
+    if mi is None:
+        return None
+    return {
+        "nats": _float(mi.nats),
+        "stderr": _float(mi.stderr),
+        "ci95": [_float(mi.ci95_low), _float(mi.ci95_high)],
+        "log_n": _float(mi.log_n),
+        "near_ceiling": mi.near_ceiling,
+        "rate": _float(mi.rate),
+        "marginal_kl": _float(mi.marginal_kl),
+        "samples_per_example": mi.samples_per_example,
+        "n_points": mi.n_points,
+        "stderr_method": mi.stderr_method,
+    }
+
+
+def per_unit_table(report: Report) -> np.ndarray:
+    """(D, 3) array: variance of means, KL rate, I(x;z_i) (NaN where not computed)."""
+    rows = report.to_dict()["per_unit"]
+    return np.array(
+        [[np.nan if r[k] is None else r[k] for k in ("var_of_means", "kl", "mi")] for r in rows]
+    )
+
+
+def analyze(
+    stats: EncoderStats,
+    *,
+    only=(),
+    skip=(),
+    options: AnalysisOptions | None = None,
+    thresholds: Thresholds | None = None,
+) -> Report:
+    """Run the chosen analyses on ``stats`` and decide the verdict."""
+    results = run_analyses(stats, select(only, skip), options or AnalysisOptions())
+    verdict = decide(stats.n_units, **results, thresholds=thresholds)
+    return Report(stats, results, verdict)
