@@ -6,13 +6,17 @@ HDF5 layout (documented in docs/report-format.md): the stats file's /encoder, /l
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
+from . import __version__
 from .analysis import ANALYSES, AnalysisOptions, run_analyses, select
 from .analyzers.result import finite_or_none
 from .atomic import atomic_path
@@ -26,6 +30,7 @@ class Report:
     stats: EncoderStats
     results: dict
     verdict: Verdict
+    provenance: dict = field(default_factory=dict)
 
     def write(self, path, *, force: bool = False) -> Path:
         """Write the report atomically (temporary name, renamed when complete)."""
@@ -36,6 +41,7 @@ class Report:
                 group.attrs["description"] = ANALYSES[name].description
                 result.write(group)
             self.verdict.write(f.create_group("verdict"))
+            f.attrs["analysis_provenance"] = json.dumps(self.provenance, sort_keys=True)
         return Path(path)
 
     @classmethod
@@ -53,9 +59,10 @@ class Report:
                     if name in ANALYSES
                 }
                 verdict = Verdict.read(f["verdict"])
+                provenance = json.loads(f.attrs.get("analysis_provenance", "{}"))
             except (KeyError, OSError, ValueError) as e:
                 raise StatsFileError(f"{path} is a damaged report: {e}") from e
-        return cls(stats, results, verdict)
+        return cls(stats, results, verdict, provenance)
 
     def to_dict(self) -> dict:
         """The JSON document of ``latentprobe analyze --json`` (all quantities in nats)."""
@@ -134,6 +141,16 @@ def analyze(
     thresholds: Thresholds | None = None,
 ) -> Report:
     """Run the chosen analyses on ``stats`` and decide the verdict."""
-    results = run_analyses(stats, select(only, skip), options or AnalysisOptions())
+    names, options = select(only, skip), options or AnalysisOptions()
+    results = run_analyses(stats, names, options)
     verdict = decide(stats.n_units, **results, thresholds=thresholds)
-    return Report(stats, results, verdict)
+    provenance = {
+        "analyses": names,
+        "options": dataclasses.asdict(options),
+        "thresholds": dataclasses.asdict(verdict.thresholds),
+        "latentprobe_version": __version__,
+        "torch_version": str(torch.__version__),
+        "numpy_version": np.__version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return Report(stats, results, verdict, provenance)
