@@ -169,6 +169,43 @@ analysis_options = _compose(
 )
 
 
+probe_options = _compose(
+    click.option(
+        "--labels",
+        type=click.Path(exists=True),
+        help="Extra label sets: .npz (one per array) or .npy.",
+    ),
+    click.option(
+        "--folds",
+        type=click.IntRange(min=2),
+        default=5,
+        show_default=True,
+        help="Stratified folds for the probes.",
+    ),
+    click.option(
+        "--permutations",
+        type=click.IntRange(min=1),
+        default=100,
+        show_default=True,
+        help="Permutations for the probes' p-values.",
+    ),
+    click.option(
+        "--probe-samples",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Draws of z per example for the probes on samples.",
+    ),
+    click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Parallel workers for the probes' folds.",
+    ),
+)
+
+
 def prior_from_options(prior_mean, prior_logvar) -> Prior:
     if prior_mean is None and prior_logvar is None:
         return Prior.standard_normal()

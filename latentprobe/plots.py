@@ -69,10 +69,31 @@ def plot_units(report: Report, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_probe_units(report: Report, name: str, path: Path) -> Path:
+    """Held-out accuracy of the one-unit probes for a label set, against chance."""
+    plt = _figure()
+    result = report.results["probes"].label_sets[name]
+    accuracy = np.nan_to_num(result.per_unit_accuracy)
+    significant = result.per_unit_p_holm < 0.05
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(accuracy)), 3.5))
+    ax.bar(np.arange(len(accuracy)), accuracy, color=np.where(significant, "tab:green", "tab:gray"))
+    ax.axhline(result.chance, color="black", linestyle="--", label="chance (majority class)")
+    ax.set_xlabel("latent unit (green: Holm-corrected p < 0.05)")
+    ax.set_ylabel("held-out accuracy" if result.task != "regression" else "held-out R^2")
+    ax.set_title(f"One-unit probes on samples z: {name}")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def write_plots(report: Report, folder) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(exist_ok=True)
     paths = [plot_units(report, folder / "units.png")]
     if "kl_divergence" in report.results:
         paths.append(plot_kl_histogram(report, folder / "kl_histogram.png"))
+    if "probes" in report.results:
+        for name, result in report.results["probes"].label_sets.items():
+            if not result.skipped and np.isfinite(result.per_unit_accuracy).all():
+                paths.append(plot_probe_units(report, name, folder / f"probes_{name}.png"))
     return paths

@@ -84,6 +84,8 @@ class Report:
             "marginal_kl": _float(mi.marginal_kl if mi else None),
             "total_correlation": _float(mi.total_correlation if mi else None),
             "per_unit": [self._unit(i, au, kl, mi) for i in range(self.stats.n_units)],
+            "probes": _probes_dict(self.results.get("probes")),
+            "probe_evidence": self.verdict.probe_evidence,
             "notes": list(self.verdict.notes),
             "thresholds": self.verdict.thresholds.__dict__,
         }
@@ -124,6 +126,49 @@ def _mi_dict(mi) -> dict | None:
     }
 
 
+def _probe_set_dict(r) -> dict:
+    return {
+        "task": r.task,
+        "skipped": r.skipped or None,
+        "n_used": r.n_used,
+        "n_missing": r.n_missing,
+        "n_classes": r.n_classes,
+        "folds": r.folds,
+        "accuracy": _float(r.accuracy),
+        "mean_accuracy": _float(r.mean_accuracy),
+        "mlp_accuracy": _float(r.mlp_accuracy),
+        "mlp_mean_accuracy": _float(r.mlp_mean_accuracy),
+        "x_accuracy": _float(r.x_accuracy),
+        "prior_accuracy": _float(r.prior_accuracy),
+        "chance": _float(r.chance),
+        "p_value": _float(r.p_value),
+        "p_value_min": _float(r.p_value_min),
+        "ci95": [_float(v) for v in r.accuracy_ci95],
+        "cross_entropy_nats": _float(r.cross_entropy_nats),
+        "class_entropy_nats": _float(r.class_entropy_nats),
+        "mi_lower_bound_nats": _float(r.mi_lower_bound_nats),
+        "mi_lower_bound_ci95": [_float(v) for v in r.mi_lower_bound_ci95],
+        "control_accuracy": _float(r.control_accuracy),
+        "selectivity": _float(r.selectivity),
+        "mdl_bits": _float(r.mdl_bits),
+        "uniform_bits": _float(r.uniform_bits),
+        "compression": _float(r.compression),
+        "per_unit": [
+            {"index": i, "accuracy": _float(a), "p_value": _float(p), "corrected_p": _float(h)}
+            for i, (a, p, h) in enumerate(
+                zip(r.per_unit_accuracy, r.per_unit_p_value, r.per_unit_p_holm, strict=True)
+            )
+        ],
+        "notes": list(r.notes),
+    }
+
+
+def _probes_dict(probes) -> dict | None:
+    if probes is None:
+        return None
+    return {name: _probe_set_dict(r) for name, r in probes.label_sets.items()}
+
+
 def per_unit_table(report: Report) -> np.ndarray:
     """(D, 3) array: variance of means, KL rate, I(x;z_i) (NaN where not computed)."""
     rows = report.to_dict()["per_unit"]
@@ -139,14 +184,21 @@ def analyze(
     skip=(),
     options: AnalysisOptions | None = None,
     thresholds: Thresholds | None = None,
+    x=None,
 ) -> Report:
-    """Run the chosen analyses on ``stats`` and decide the verdict."""
-    names, options = select(only, skip), options or AnalysisOptions()
-    results = run_analyses(stats, names, options)
+    """Run the chosen analyses on ``stats`` and decide the verdict.
+
+    ``x``, the inputs (N, ...), is optional: the probes use it for their reference probe on
+    x and for the control task.
+    """
+    names = select(only, skip, has_labels=bool(stats.labels))
+    options = options or AnalysisOptions()
+    results = run_analyses(stats, names, options, x)
     verdict = decide(stats.n_units, **results, thresholds=thresholds)
     provenance = {
         "analyses": names,
         "options": dataclasses.asdict(options),
+        "inputs_x_given": x is not None,
         "thresholds": dataclasses.asdict(verdict.thresholds),
         "latentprobe_version": __version__,
         "torch_version": str(torch.__version__),

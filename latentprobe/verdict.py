@@ -43,6 +43,7 @@ class Verdict:
     unit_status: tuple[str, ...]
     thresholds: Thresholds = field(default_factory=Thresholds)
     notes: tuple[str, ...] = ()
+    probe_evidence: str | None = None
 
     def units_with(self, status: str) -> list[int]:
         return [i for i, s in enumerate(self.unit_status) if s == status]
@@ -53,6 +54,7 @@ class Verdict:
         group.attrs["notes"] = json.dumps(list(self.notes))
         group.attrs["thresholds"] = json.dumps(self.thresholds.__dict__)
         group.attrs["rule"] = (__doc__ or "").strip()
+        group.attrs["probe_evidence"] = json.dumps(self.probe_evidence)
         group["unit_status"] = np.array(self.unit_status, dtype=h5py.string_dtype())
 
     @classmethod
@@ -64,6 +66,7 @@ class Verdict:
             status,
             Thresholds(**json.loads(group.attrs["thresholds"])),
             tuple(json.loads(group.attrs["notes"])),
+            json.loads(group.attrs.get("probe_evidence", "null")),
         )
 
 
@@ -86,6 +89,7 @@ def decide(
     active_units: ActiveUnitsResult | None = None,
     kl_divergence: KLDivergenceResult | None = None,
     mutual_information: MutualInformationResult | None = None,
+    probes=None,
     thresholds: Thresholds | None = None,
 ) -> Verdict:
     """Combine whichever analyses ran into unit statuses and a model verdict."""
@@ -108,9 +112,40 @@ def decide(
         model = "healthy"
     else:
         model = "partially_collapsed"
-    return Verdict(
-        model, informative, status, t, _notes(status, informative, mutual_information, active_units)
-    )
+    notes = _notes(status, informative, mutual_information, active_units)
+    evidence, probe_notes = _probe_evidence(probes, informative)
+    return Verdict(model, informative, status, t, notes + probe_notes, evidence)
+
+
+def _significant(result, alpha: float = 0.05) -> bool:
+    return not result.skipped and result.p_value < alpha and result.accuracy > result.chance
+
+
+def _probe_evidence(probes, informative: bool | None) -> tuple[str | None, tuple[str, ...]]:
+    """Probes are a second line of evidence: label information found in samples z means z
+    carries information about x (I(z;y) <= I(z;x)), so it must agree with the MI interval."""
+    if probes is None or informative is None:
+        return None, ()
+    label_sets = {n: r for n, r in probes.label_sets.items() if not r.skipped}
+    if not label_sets:
+        return None, ()
+    found = sorted(n for n, r in label_sets.items() if _significant(r))
+    notes = []
+    if found and not informative:
+        notes.append(
+            f"probes on samples find information about {found} although the interval "
+            "on I(x;z) does not clear the threshold: z carries a little information"
+        )
+        evidence = "disagrees"
+    elif informative and not found:
+        notes.append(
+            f"z carries information about x but the probes find none about "
+            f"{sorted(label_sets)}: z encodes other aspects of x"
+        )
+        evidence = "agrees"
+    else:
+        evidence = "agrees"
+    return evidence, tuple(notes)
 
 
 def _notes(status, informative, mi, au) -> tuple[str, ...]:

@@ -95,6 +95,11 @@ def test_reading_a_stats_file_as_a_report_fails_clearly(tmp_path):
 def test_analysis_provenance(report, tmp_path):
     report.write(tmp_path / "r.h5")
     provenance = Report.read(tmp_path / "r.h5").provenance
-    assert provenance["analyses"] == ["active_units", "kl_divergence", "mutual_information"]
+    assert provenance["analyses"] == [
+        "active_units",
+        "kl_divergence",
+        "mutual_information",
+        "probes",  # the stats carry a label set
+    ]
     assert provenance["options"]["seed"] == 0 and "created_utc" in provenance
     assert provenance["thresholds"]["kl_threshold"] == 0.01

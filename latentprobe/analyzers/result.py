@@ -42,7 +42,7 @@ class HDF5Result:
                 values[f.name] = group[f.name][()]
             else:
                 value = group.attrs[f.name]
-                if isinstance(value, str) and (value[:1] in "[{" or value == "null"):
+                if isinstance(value, str) and (value.startswith(("[", "{")) or value == "null"):
                     value = json.loads(value)
                 values[f.name] = value.item() if isinstance(value, np.generic) else value
         return cls(**values)
