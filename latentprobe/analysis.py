@@ -9,11 +9,13 @@ from .analyzers import (
     ActiveUnitsResult,
     KLDivergenceResult,
     MutualInformationResult,
+    ProbeConfig,
+    ProbesResult,
     active_units,
     kl_divergence,
     mutual_information,
+    probes,
 )
-from .analyzers.probes import ProbeConfig, ProbesResult, probes
 from .errors import AnalysisError
 from .stats import EncoderStats
 

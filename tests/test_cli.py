@@ -264,3 +264,62 @@ def test_tiny_stats_files_are_valid():
         assert result.exit_code == 0, result.stderr
         doc = json.loads(result.stdout)
         assert doc["n_examples"] == n and doc["mutual_information"]["nats"] is not None
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+def test_analyze_reports_probes_with_the_documented_keys():
+    result = run(
+        "analyze", FIXTURES / "healthy.pt", "--json", "--permutations", "20", "--plots", "figs"
+    )
+    assert result.exit_code == 0, result.stderr
+    probe = json.loads(result.stdout)["probes"]["digit"]
+    for key in (
+        "accuracy",
+        "mean_accuracy",
+        "chance",
+        "p_value",
+        "ci95",
+        "selectivity",
+        "mi_lower_bound_nats",
+        "mdl_bits",
+        "compression",
+        "per_unit",
+    ):
+        assert key in probe
+    assert set(probe["per_unit"][0]) >= {"index", "accuracy", "corrected_p"}
+    assert probe["x_accuracy"] > 0.9  # the inputs were at hand: the reference ran
+    assert Path("figs/probes_digit.png").stat().st_size > 1000
+    text = run("analyze", "healthy.report.h5", "-o", "again.h5", "--permutations", "20").stdout
+    assert "probe digit: accuracy" in text
+
+
+def test_labels_file_and_its_errors():
+    assert run("extract", FIXTURES / "partial.pt", "-o", "s.h5").exit_code == 0
+    np.save("parity.npy", np.arange(1797) % 2)
+    result = run(
+        "analyze",
+        "s.h5",
+        "--labels",
+        "parity.npy",
+        "--json",
+        "--only",
+        "probes",
+        "--permutations",
+        "10",
+        "-o",
+        "r.h5",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert set(json.loads(result.stdout)["probes"]) == {"digit", "parity"}
+    np.save("short.npy", np.arange(10) % 2)
+    result = run("analyze", "s.h5", "--labels", "short.npy", "-o", "r2.h5")
+    assert_one_line_error(result, result.exit_code, "10 entries", "r2.h5")
+
+
+def test_probes_without_labels_is_a_clear_error():
+    _fake_stats("nolabels.h5", np.zeros((20, 2)), np.zeros((20, 2)))
+    result = run("analyze", "nolabels.h5", "--only", "probes", "-o", "r.h5")
+    assert_one_line_error(result, result.exit_code, "probes need labels", "r.h5")
+    assert run("analyze", "nolabels.h5", "-o", "r.h5").exit_code == 0  # skipped by default

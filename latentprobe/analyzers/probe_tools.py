@@ -122,3 +122,17 @@ def least_squares_r2_per_unit(z_train, y_train, z_test, y_test, k: int = 0) -> n
     predicted = y_train.mean() + (z_test - z_train.mean(0)) * slope
     residual = ((y_test[:, None] - predicted) ** 2).sum(0)
     return 1 - residual / ((y_test - y_test.mean()) ** 2).sum()
+
+
+def variance_explained(z, y, k: int, task: str) -> np.ndarray:
+    """Per unit: between-class over within-class sum of squares (classes), or the squared
+    correlation with the target (regression). Shape (D,)."""
+    centred = z - z.mean(0)
+    total = (centred**2).sum(0)
+    if task == "regression":
+        yc = y - y.mean()
+        return (yc @ centred) ** 2 / np.maximum(total * (yc @ yc), 1e-300)
+    onehot = one_hot(y, k)
+    counts = np.maximum(onehot.sum(0), 1)
+    between = (((onehot.T @ centred) ** 2) / counts[:, None]).sum(0)
+    return between / np.maximum(total - between, 1e-300)

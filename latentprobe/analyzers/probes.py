@@ -42,6 +42,7 @@ from .probe_tools import (
     least_squares_r2,
     least_squares_r2_per_unit,
     permutation_p_value,
+    variance_explained,
     wilson_interval,
 )
 from .result import HDF5Result, quantity
@@ -227,42 +228,70 @@ def _splits(y, folds: int, task: str, seed: int):
     return list(splitter.split(np.zeros(len(y)), y if task != "regression" else None))
 
 
-def _permutation_test(z, y, folds, s, k, cfg, rng, task):
-    """Observed statistic and p-value for the whole sample probe, and for each unit.
+def _cv_statistic(z, labels, folds, s, k, task, seed, statistic):
+    """A closed-form probe's held-out score, folds drawn afresh for ``labels``."""
+    y_rows = np.repeat(labels, s)
+    scores = []
+    for tr, te in _splits(labels, folds, task, seed):
+        tr_rows, te_rows = _sample_rows(tr, s), _sample_rows(te, s)
+        scores.append(
+            statistic(z[tr_rows], y_rows[tr_rows], z[te_rows], y_rows[te_rows], k) * len(te_rows)
+        )
+    return np.sum(scores, axis=0) / (len(labels) * s)
+
+
+def _permutation_test(z, y, folds, s, k, cfg, rng, task) -> tuple[float, float]:
+    """The sample probe's permutation test: statistic and p-value.
 
     The whole procedure, folds included, is rerun on every permuted labelling (folds
-    stratified on the true labels would favour them: train and test class shares match).
-    A closed-form linear probe (a linear discriminant, or least squares for regression)
-    keeps 100 refits cheap.
+    stratified on the true labels alone would favour them: train and test class shares
+    match). A closed-form linear probe (linear discriminant; least squares for regression)
+    keeps the refits cheap.
     """
-    whole_stat, unit_stat = (
-        (lda_accuracy, lda_accuracy_per_unit)
-        if task != "regression"
-        else (least_squares_r2, least_squares_r2_per_unit)
-    )
+    statistic = lda_accuracy if task != "regression" else least_squares_r2
+    observed = _cv_statistic(z, y, folds, s, k, task, cfg.seed, statistic)
+    null = [
+        _cv_statistic(z, rng.permutation(y), folds, s, k, task, cfg.seed, statistic)
+        for _ in range(cfg.permutations)
+    ]
+    return float(observed), permutation_p_value(observed, np.array(null))
 
-    def statistics(labels):
-        y_rows = np.repeat(labels, s)
-        whole, units = [], []
-        for tr, te in _splits(labels, folds, task, cfg.seed):
-            tr_rows, te_rows = _sample_rows(tr, s), _sample_rows(te, s)
-            args = (z[tr_rows], y_rows[tr_rows], z[te_rows], y_rows[te_rows], k)
-            whole.append(whole_stat(*args) * len(te_rows))
-            if cfg.per_unit:
-                units.append(unit_stat(*args) * len(te_rows))
-        total = len(y) * s
-        return sum(whole) / total, (sum(units) / total if cfg.per_unit else None)
 
-    observed = statistics(y)
-    null = [statistics(rng.permutation(y)) for _ in range(cfg.permutations)]
-    p = permutation_p_value(observed[0], np.array([n[0] for n in null]))
-    if not cfg.per_unit:
-        return observed[0], p, None, None
-    null_units = np.array([n[1] for n in null])
-    unit_p = np.array(
-        [permutation_p_value(observed[1][i], null_units[:, i]) for i in range(z.shape[1])]
-    )
-    return observed[0], p, observed[1], unit_p
+def unit_permutations(permutations: int, n_units: int, alpha: float = 0.05) -> int:
+    """Enough permutations for a Holm-corrected p-value to reach ``alpha`` with D units:
+    the smallest p, 1 / (n + 1), times D must fall below it (with a margin of 2)."""
+    return max(10 * permutations, math.ceil(2 * n_units / alpha))
+
+
+def _unit_tests(z, y, splits, s, k, cfg, rng, task):
+    """Per-unit held-out accuracy (1-D closed-form probe) and permutation p-values.
+
+    The p-values permute labels between examples and use each unit's share of variance
+    explained by the label (between-class over within-class sums of squares; r^2 for a
+    regression target): an O(N D) statistic, so the thousands of permutations that Holm's
+    correction over D units needs stay cheap.
+    """
+    statistic = lda_accuracy_per_unit if task != "regression" else least_squares_r2_per_unit
+    y_rows = np.repeat(y, s)
+    scores = [
+        statistic(
+            z[_sample_rows(tr, s)],
+            y_rows[_sample_rows(tr, s)],
+            z[_sample_rows(te, s)],
+            y_rows[_sample_rows(te, s)],
+            k,
+        )
+        * len(te)
+        * s
+        for tr, te in splits
+    ]
+    accuracy = np.sum(scores, axis=0) / (len(y) * s)
+    observed = variance_explained(z, y_rows, k, task)
+    count = unit_permutations(cfg.permutations, z.shape[1])
+    exceed = np.zeros(z.shape[1])
+    for _ in range(count):
+        exceed += variance_explained(z, np.repeat(rng.permutation(y), s), k, task) >= observed
+    return accuracy, (exceed + 1) / (count + 1)
 
 
 def control_labels(x, y, rng, seed: int) -> np.ndarray:
@@ -451,7 +480,10 @@ def _assemble(
     rng,
     notes,
 ) -> ProbeSetResult:
-    statistic, p, unit_accuracy, unit_p = _permutation_test(z, y, folds, s, k, cfg, rng, task)
+    statistic, p = _permutation_test(z, y, folds, s, k, cfg, rng, task)
+    unit_accuracy, unit_p = (
+        _unit_tests(z, y, splits, s, k, cfg, rng, task) if cfg.per_unit else (None, None)
+    )
     nan_units = np.full(mu.shape[1], np.nan)
     if task == "regression":
         notes.append(
