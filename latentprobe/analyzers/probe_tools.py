@@ -124,15 +124,22 @@ def least_squares_r2_per_unit(z_train, y_train, z_test, y_test, k: int = 0) -> n
     return 1 - residual / ((y_test - y_test.mean()) ** 2).sum()
 
 
-def variance_explained(z, y, k: int, task: str) -> np.ndarray:
-    """Per unit: between-class over within-class sum of squares (classes), or the squared
-    correlation with the target (regression). Shape (D,)."""
+def variance_explained(z, s: int, k: int, task: str):
+    """A function of example labels (N,) giving, per unit, the share of variance the label
+    explains in the samples z (N * s rows, s per example): between-class over within-class
+    sums of squares for classes, squared correlation for a regression target. Shape (D,).
+    The label-free parts are computed once, so each call costs one (K x N) @ (N x D) product.
+    """
     centred = z - z.mean(0)
     total = (centred**2).sum(0)
-    if task == "regression":
-        yc = y - y.mean()
-        return (yc @ centred) ** 2 / np.maximum(total * (yc @ yc), 1e-300)
-    onehot = one_hot(y, k)
-    counts = np.maximum(onehot.sum(0), 1)
-    between = (((onehot.T @ centred) ** 2) / counts[:, None]).sum(0)
-    return between / np.maximum(total - between, 1e-300)
+    per_example = centred.reshape(-1, s, z.shape[1]).sum(1)  # labels permute by example
+
+    def explained(y: np.ndarray) -> np.ndarray:
+        if task == "regression":
+            yc = y - y.mean()
+            return (yc @ per_example) ** 2 / np.maximum(total * s * (yc @ yc), 1e-300)
+        counts = np.maximum(np.bincount(y, minlength=k), 1) * s
+        between = ((one_hot(y, k).T @ per_example) ** 2 / counts[:, None]).sum(0)
+        return between / np.maximum(total - between, 1e-300)
+
+    return explained
