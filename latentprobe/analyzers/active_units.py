@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..gaussian import as_float64_tensor
 from .result import HDF5Result, quantity
 
 DEFAULT_THRESHOLD = 0.01
@@ -33,7 +34,7 @@ def active_units(mu, *, threshold: float = DEFAULT_THRESHOLD) -> ActiveUnitsResu
 
     Parameters
     ----------
-    mu : array of shape (N, D)
+    mu : array (numpy or torch) of shape (N, D)
         Posterior means.
     threshold : float
         On the variance (ddof=1, as in He et al. 2019), not the standard deviation.
@@ -47,6 +48,6 @@ def active_units(mu, *, threshold: float = DEFAULT_THRESHOLD) -> ActiveUnitsResu
     ----------
     Burda, Grosse & Salakhutdinov (2016), "Importance Weighted Autoencoders", sec. 5.2.
     """
-    mu = np.asarray(mu, dtype=np.float64)
+    mu = as_float64_tensor(mu).cpu().numpy()
     variance = mu.var(axis=0, ddof=1) if len(mu) > 1 else np.zeros(mu.shape[1])
     return ActiveUnitsResult(variance, variance > threshold, float(threshold))

@@ -1,0 +1,91 @@
+"""The numerical kernels against float64 brute force and closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from latentprobe.gaussian import (
+    kl_diagonal_gaussians,
+    log_mixture_density,
+    log_mixture_density_per_unit,
+    log_normal_diag,
+    sample_posteriors,
+)
+
+
+def adversarial(n, m, d, seed=0):
+    rng = np.random.default_rng(seed)
+    mu = rng.uniform(-10, 10, (n, d))
+    logvar = rng.uniform(-12, 4, (n, d))
+    mu[:, 0] = -7.5  # a unit whose means do not vary at all
+    z = rng.uniform(-12, 12, (m, d))
+    z[: m // 2] = mu[: m // 2] + np.exp(0.5 * logvar[: m // 2]) * rng.normal(size=(m // 2, d))
+    return mu, logvar, z
+
+
+def brute_log_mixture(z, mu, logvar, log_w=None):
+    log_w = np.full(len(mu), -math.log(len(mu))) if log_w is None else log_w
+    per_unit = norm.logpdf(z[:, None, :], mu[None], np.exp(0.5 * logvar)[None])
+    return logsumexp(per_unit.sum(-1) + log_w, axis=1)
+
+
+@pytest.mark.parametrize("n, m, d", [(1, 3, 2), (9, 12, 5), (30, 17, 256)])
+def test_log_mixture_density_matches_brute_force(n, m, d):
+    mu, logvar, z = adversarial(n, m, d, seed=n)
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    expected = brute_log_mixture(z, mu, logvar)
+    got = log_mixture_density(t(z), t(mu), t(logvar), block_bytes=8 * n * 3).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-6)
+
+
+def test_per_unit_density_matches_brute_force():
+    mu, logvar, z = adversarial(20, 15, 6, seed=3)
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    got = log_mixture_density_per_unit(t(z), t(mu), t(logvar), block_bytes=8 * 20 * 4).numpy()
+    for unit in range(6):
+        expected = brute_log_mixture(z[:, [unit]], mu[:, [unit]], logvar[:, [unit]])
+        np.testing.assert_allclose(got[:, unit], expected, rtol=1e-12, atol=1e-9)
+
+
+def test_weighted_mixture():
+    rng = np.random.default_rng(1)
+    mu, logvar, z = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(7, 3))
+    w = np.array([0.1, 0.2, 0.3, 0.4])
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    got = log_mixture_density(t(z), t(mu), t(logvar), t(np.log(w))).numpy()
+    np.testing.assert_allclose(got, brute_log_mixture(z, mu, logvar, np.log(w)), rtol=1e-12)
+
+
+def test_closed_form_kl_against_numerical_integration():
+    grid = np.linspace(-30, 30, 400_001)
+    for mu, logvar, m, lv in [(0.3, -2.0, 0.0, 0.0), (4.0, 1.0, -1.0, 0.5), (0.0, 0.0, 0.0, 0.0)]:
+        q = norm.pdf(grid, mu, math.exp(logvar / 2))
+        p = norm.pdf(grid, m, math.exp(lv / 2))
+        numeric = np.trapezoid(q * (np.log(q + 1e-300) - np.log(p + 1e-300)), grid)
+        args = (torch.tensor(v, dtype=torch.float64) for v in (mu, logvar, m, lv))
+        assert float(kl_diagonal_gaussians(*args)) == pytest.approx(numeric, abs=1e-7)
+
+
+def test_log_normal_diag_is_scipy():
+    z, mu, logvar = (
+        torch.tensor([0.5, -2.0], dtype=torch.float64),
+        torch.tensor([0.0, 1.0], dtype=torch.float64),
+        torch.tensor([-3.0, 2.0], dtype=torch.float64),
+    )
+    expected = norm.logpdf(z.numpy(), mu.numpy(), np.exp(0.5 * logvar.numpy()))
+    np.testing.assert_allclose(log_normal_diag(z, mu, logvar).numpy(), expected, rtol=1e-14)
+
+
+def test_samples_have_the_posterior_moments():
+    mu = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, math.log(0.25)]], dtype=torch.float64)
+    z, index = sample_posteriors(mu, logvar, 40_000, np.random.default_rng(0))
+    assert index.tolist() == [0] * 40_000
+    np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -2.0], atol=0.02)
+    np.testing.assert_allclose(z.var(0).numpy(), [1.0, 0.25], rtol=0.03)
