@@ -23,7 +23,7 @@ from .atomic import atomic_path
 from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
 from .errors import DataError, EncoderOutputError
-from .stats import SCHEMA_VERSION, EncoderStats, Prior, StatsSink
+from .stats import SCHEMA_VERSION, EncoderStats, Prior, StatsSink, first_non_finite
 
 
 def resolve_device(device: str) -> torch.device:
@@ -38,9 +38,8 @@ def resolve_device(device: str) -> torch.device:
 
 def _check_finite(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
     for name, arr in (("mu", mu), ("logvar", logvar)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
+        if (where := first_non_finite(arr)) is not None:
+            row, col = where
             raise EncoderOutputError(
                 f"encoder returned non-finite {name} ({arr[row, col]}) for example "
                 f"{offset + row}, unit {col}; check the model and that example's input"

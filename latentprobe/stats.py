@@ -172,12 +172,20 @@ def validate_posteriors(mu, logvar) -> None:
     if mu_shape[0] == 0 or mu_shape[1] == 0:
         raise StatsFileError(f"no examples or no units: mu has shape {mu_shape}")
     for name, arr in (("mu", mu), ("logvar", logvar)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
+        if (where := first_non_finite(arr)) is not None:
+            row, col = where
             raise StatsFileError(
                 f"{name} is not finite at example {row}, unit {col}: {arr[row, col]}"
             )
+
+
+def first_non_finite(arr: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first NaN or infinity in a 2-D array, or None."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return None
+    row, col = np.argwhere(bad)[0]
+    return int(row), int(col)
 
 
 # --------------------------------------------------------------------------- HDF5

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -333,66 +333,100 @@ def mdl_code_length(z, y, k: int, rng, seed: int) -> tuple[float, float]:
 # --------------------------------------------------------------------------- one label set
 
 
-def _prepare(labels, n: int, name: str, folds: int):
-    """Rows kept, labels, task, counts left out, folds to use, notes; or a reason to skip."""
+@dataclass
+class _LabelSet:
+    """One label set, cleaned: the rows kept, their labels and what was left out."""
+
+    task: str
+    rows: np.ndarray
+    y: np.ndarray
+    folds: int
+    n_missing: int
+    n_rare: int = 0
+    notes: list = field(default_factory=list)
+    skip_reason: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def k(self) -> int:
+        return int(self.y.max()) + 1 if self.task == "classification" else 0
+
+
+def _prepare(labels, n: int, name: str, folds: int) -> _LabelSet:
+    """Drop missing labels and single-member classes; fewer folds when a class is small."""
     rows, y, task = clean_labels(labels, n, name)
-    notes, n_missing, n_rare = [], n - len(rows), 0
-    if task == "classification":
-        counts = np.bincount(y)
-        rare = counts[y] < 2
-        if rare.any():
-            n_rare = int(rare.sum())
-            notes.append(f"{n_rare} examples of classes with a single member left out")
-            rows, y = rows[~rare], np.unique(y[~rare], return_inverse=True)[1]
-        if len(np.unique(y)) < 2:
-            return rows, y, task, n_missing, n_rare, 0, notes, "fewer than two classes"
-        smallest = int(np.bincount(y).min())
-        if smallest < folds:
-            notes.append(
-                f"{smallest} examples in the smallest class: {smallest} folds, not {folds}"
-            )
-            folds = smallest
-    elif len(rows) < folds or np.ptp(y) == 0:
-        return rows, y, task, n_missing, n_rare, 0, notes, "too few or constant targets"
-    return rows, y, task, n_missing, n_rare, folds, notes, ""
+    ls = _LabelSet(task, rows, y, folds, n_missing=n - len(rows))
+    if task == "regression":
+        if len(rows) < folds or np.ptp(y) == 0:
+            ls.skip_reason = "too few or constant targets"
+        return ls
+    rare = np.bincount(y)[y] < 2
+    if rare.any():
+        ls.n_rare = int(rare.sum())
+        ls.notes.append(f"{ls.n_rare} examples of classes with a single member left out")
+        ls.rows, ls.y = rows[~rare], np.unique(y[~rare], return_inverse=True)[1]
+    if len(np.unique(ls.y)) < 2:
+        ls.skip_reason = "fewer than two classes"
+        return ls
+    smallest = int(np.bincount(ls.y).min())
+    if smallest < folds:
+        ls.notes.append(f"{smallest} examples in the smallest class: {smallest} folds, not {folds}")
+        ls.folds = smallest
+    return ls
 
 
-def _skipped(task, reason, n_missing, n_rare, notes, d) -> ProbeSetResult:
-    nan_units = np.full(d, np.nan)
+def _skipped(ls: _LabelSet, n_units: int) -> ProbeSetResult:
+    values = {}
+    for f in fields(ProbeSetResult):
+        if f.type == "float":
+            values[f.name] = NAN
+        elif f.type == "list":
+            values[f.name] = [NAN, NAN]
+        elif f.type == "np.ndarray":
+            values[f.name] = np.full(n_units, np.nan)
     return ProbeSetResult(
-        task,
-        reason,
-        0,
-        n_missing,
-        n_rare,
-        0,
-        0,
-        0,
-        NAN,
-        NAN,
-        [NAN, NAN],
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        [NAN, NAN],
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        NAN,
-        nan_units,
-        nan_units,
-        nan_units,
-        notes + [f"not probed: {reason}"],
+        **{
+            **values,
+            "task": ls.task,
+            "skipped": ls.skip_reason,
+            "n_used": 0,
+            "n_missing": ls.n_missing,
+            "n_rare": ls.n_rare,
+            "n_classes": 0,
+            "folds": 0,
+            "samples_per_example": 0,
+            "notes": ls.notes + [f"not probed: {ls.skip_reason}"],
+        }
     )
+
+
+@dataclass
+class _Probing:
+    """Everything the probes of one label set share: data, draws, folds, settings."""
+
+    ls: _LabelSet
+    mu: np.ndarray
+    z: np.ndarray
+    x: np.ndarray | None
+    splits: list
+    cfg: ProbeConfig
+    rng: np.random.Generator
+
+    def cv(self, features, samples: int = 1, family: str = "linear") -> _CV:
+        return cross_validate(
+            features,
+            self.ls.y,
+            self.splits,
+            samples,
+            family,
+            self.ls.task,
+            self.ls.k,
+            self.cfg.seed,
+            self.cfg.n_jobs,
+        )
 
 
 def probe_label_set(
@@ -407,127 +441,93 @@ def probe_label_set(
 ) -> ProbeSetResult:
     """All probes for one label set; see ``probes``."""
     cfg = config or ProbeConfig()
-    rows, y, task, n_missing, n_rare, folds, notes, reason = _prepare(
-        labels, len(mu), name, cfg.folds
-    )
-    if reason:
-        return _skipped(task, reason, n_missing, n_rare, notes, mu.shape[1])
+    ls = _prepare(labels, len(mu), name, cfg.folds)
+    if ls.skip_reason:
+        return _skipped(ls, mu.shape[1])
     rng = np.random.default_rng(cfg.seed)
-    mu, logvar = mu[rows], logvar[rows]
-    s, n = cfg.samples, len(y)
-    k = int(y.max()) + 1 if task == "classification" else 0
-    z = _draw(mu, logvar, s, rng)
-    splits = _splits(y, folds, task, cfg.seed)
-
-    def cv(features, samples=1, family="linear", labels=y, split=splits):
-        return cross_validate(
-            features, labels, split, samples, family, task, k, cfg.seed, cfg.n_jobs
-        )
-
-    main = cv(z, s)
-    figures = {
-        "accuracy": main.score,
-        "mean_accuracy": cv(mu).score,
-        "mlp_accuracy": cv(z, s, "mlp").score if cfg.mlp else NAN,
-        "mlp_mean_accuracy": cv(mu, 1, "mlp").score if cfg.mlp else NAN,
-        "prior_accuracy": cv(
-            _draw_prior((prior or Prior.standard_normal()).expanded(mu.shape[1]), n * s, rng), s
-        ).score,
-        "x_accuracy": cv(np.asarray(x, dtype=np.float64)[rows].reshape(n, -1)).score
-        if x is not None
-        else NAN,
-    }
-    if x is None:
-        notes.append("no inputs x given: x reference and control task left out")
-    return _assemble(
-        task,
-        y,
-        k,
-        n,
-        n_missing,
-        n_rare,
-        folds,
-        s,
-        main,
-        figures,
-        z,
+    mu = mu[ls.rows]
+    inputs = None if x is None else np.asarray(x, dtype=np.float64)[ls.rows].reshape(ls.n, -1)
+    run = _Probing(
+        ls,
         mu,
-        x,
-        rows,
-        splits,
+        _draw(mu, logvar[ls.rows], cfg.samples, rng),
+        inputs,
+        _splits(ls.y, ls.folds, ls.task, cfg.seed),
         cfg,
         rng,
-        notes,
     )
-
-
-def _assemble(
-    task,
-    y,
-    k,
-    n,
-    n_missing,
-    n_rare,
-    folds,
-    s,
-    main,
-    figures,
-    z,
-    mu,
-    x,
-    rows,
-    splits,
-    cfg,
-    rng,
-    notes,
-) -> ProbeSetResult:
-    statistic, p = _permutation_test(z, y, folds, s, k, cfg, rng, task)
-    unit_accuracy, unit_p = (
-        _unit_tests(z, y, splits, s, k, cfg, rng, task) if cfg.per_unit else (None, None)
-    )
-    nan_units = np.full(mu.shape[1], np.nan)
-    if task == "regression":
-        notes.append(
-            "regression target: scores are R^2; information bound, control task and "
-            "MDL apply to classes only"
+    main = run.cv(run.z, cfg.samples)
+    figures = _reference_probes(run, prior, main)
+    if ls.task == "regression":
+        ls.notes.append(
+            "regression target: scores are R^2; information bound, control task "
+            "and MDL apply to classes only"
         )
-        info = dict(
-            chance=0.0,
-            accuracy_ci95=[NAN, NAN],
-            cross_entropy_nats=NAN,
-            class_entropy_nats=NAN,
-            mi_lower_bound_nats=NAN,
-            mi_lower_bound_ci95=[NAN, NAN],
-            control_accuracy=NAN,
-            selectivity=NAN,
-            mdl_bits=NAN,
-            uniform_bits=NAN,
-            compression=NAN,
-        )
+        figures.update(chance=0.0)
     else:
-        info = _classification_figures(y, k, n, main, z, s, x, rows, folds, cfg, rng, notes)
+        figures.update(_classification_figures(run, main))
+    return _result(run, main, figures)
+
+
+def _reference_probes(run: _Probing, prior: Prior | None, main: _CV) -> dict:
+    s, cfg = run.cfg.samples, run.cfg
+    prior = (prior or Prior.standard_normal()).expanded(run.mu.shape[1])
+    if run.x is None:
+        run.ls.notes.append("no inputs x given: x reference and control task left out")
+    return {
+        "accuracy": main.score,
+        "mean_accuracy": run.cv(run.mu).score,
+        "mlp_accuracy": run.cv(run.z, s, "mlp").score if cfg.mlp else NAN,
+        "mlp_mean_accuracy": run.cv(run.mu, 1, "mlp").score if cfg.mlp else NAN,
+        "prior_accuracy": run.cv(_draw_prior(prior, run.ls.n * s, run.rng), s).score,
+        "x_accuracy": run.cv(run.x).score if run.x is not None else NAN,
+    }
+
+
+def _result(run: _Probing, main: _CV, figures: dict) -> ProbeSetResult:
+    ls, cfg, s = run.ls, run.cfg, run.cfg.samples
+    statistic, p = _permutation_test(run.z, ls.y, ls.folds, s, ls.k, cfg, run.rng, ls.task)
+    nan_units = np.full(run.mu.shape[1], np.nan)
+    unit_accuracy, unit_p = (
+        _unit_tests(run.z, ls.y, run.splits, s, ls.k, cfg, run.rng, ls.task)
+        if cfg.per_unit
+        else (nan_units, nan_units)
+    )
+    defaults = dict(
+        accuracy_ci95=[NAN, NAN],
+        cross_entropy_nats=NAN,
+        class_entropy_nats=NAN,
+        mi_lower_bound_nats=NAN,
+        mi_lower_bound_ci95=[NAN, NAN],
+        control_accuracy=NAN,
+        selectivity=NAN,
+        mdl_bits=NAN,
+        uniform_bits=NAN,
+        compression=NAN,
+    )
     return ProbeSetResult(
-        task=task,
+        task=ls.task,
         skipped="",
-        n_used=n,
-        n_missing=n_missing,
-        n_rare=n_rare,
-        n_classes=k,
-        folds=folds,
+        n_used=ls.n,
+        n_missing=ls.n_missing,
+        n_rare=ls.n_rare,
+        n_classes=ls.k,
+        folds=ls.folds,
         samples_per_example=s,
-        **figures,
-        **info,
+        **{**defaults, **figures},
         p_value=p,
         p_value_min=1 / (cfg.permutations + 1),
         permutation_statistic=statistic,
-        per_unit_accuracy=unit_accuracy if unit_accuracy is not None else nan_units,
-        per_unit_p_value=unit_p if unit_p is not None else nan_units,
-        per_unit_p_holm=holm(unit_p) if unit_p is not None else nan_units,
-        notes=notes,
+        per_unit_accuracy=unit_accuracy,
+        per_unit_p_value=unit_p,
+        per_unit_p_holm=holm(unit_p) if cfg.per_unit else nan_units,
+        notes=ls.notes,
     )
 
 
-def _classification_figures(y, k, n, main, z, s, x, rows, folds, cfg, rng, notes) -> dict:
+def _classification_figures(run: _Probing, main: _CV) -> dict:
+    """Chance, interval, information bound, control task and MDL for class labels."""
+    y, n = run.ls.y, run.ls.n
     entropy = entropy_nats(y)
     cross_entropy = float(main.example_loss.mean())
     half = Z95 * float(main.example_loss.std(ddof=1)) / math.sqrt(n)
@@ -539,37 +539,37 @@ def _classification_figures(y, k, n, main, z, s, x, rows, folds, cfg, rng, notes
         class_entropy_nats=entropy,
         mi_lower_bound_nats=bound,
         mi_lower_bound_ci95=[bound - half, bound + half],
-        control_accuracy=NAN,
-        selectivity=NAN,
-        mdl_bits=NAN,
-        uniform_bits=NAN,
-        compression=NAN,
     )
-    if cfg.control and x is not None:
-        control = control_labels(
-            np.asarray(x, dtype=np.float64)[rows].reshape(n, -1), y, rng, cfg.seed
+    if run.cfg.control and run.x is not None:
+        figures.update(_control_task(run, main))
+    if run.cfg.mdl:
+        bits, uniform = mdl_code_length(
+            run.z[:: run.cfg.samples], y, run.ls.k, run.rng, run.cfg.seed
         )
-        smallest = int(np.bincount(control).min(initial=n)) if len(np.unique(control)) > 1 else 0
-        if smallest >= 2:
-            splits = _splits(control, min(folds, smallest), "classification", cfg.seed)
-            accuracy = cross_validate(
-                z,
-                control,
-                splits,
-                s,
-                "linear",
-                "classification",
-                int(control.max()) + 1,
-                cfg.seed,
-                cfg.n_jobs,
-            ).score
-            figures.update(control_accuracy=accuracy, selectivity=main.score - accuracy)
-        else:
-            notes.append("control task left out: its labels have too few members per class")
-    if cfg.mdl:
-        bits, uniform = mdl_code_length(z[::s], y, k, rng, cfg.seed)
         figures.update(mdl_bits=bits, uniform_bits=uniform, compression=uniform / bits)
     return figures
+
+
+def _control_task(run: _Probing, main: _CV) -> dict:
+    labels = control_labels(run.x, run.ls.y, run.rng, run.cfg.seed)
+    labels = np.unique(labels, return_inverse=True)[1]
+    counts = np.bincount(labels)
+    if len(counts) < 2 or counts.min() < 2:
+        run.ls.notes.append("control task left out: its labels have too few members per class")
+        return {}
+    splits = _splits(labels, min(run.ls.folds, int(counts.min())), "classification", run.cfg.seed)
+    accuracy = cross_validate(
+        run.z,
+        labels,
+        splits,
+        run.cfg.samples,
+        "linear",
+        "classification",
+        len(counts),
+        run.cfg.seed,
+        run.cfg.n_jobs,
+    ).score
+    return {"control_accuracy": accuracy, "selectivity": main.score - accuracy}
 
 
 def probes(
