@@ -6,6 +6,7 @@ import functools
 import json
 import shlex
 import sys
+import warnings
 
 import click
 
@@ -212,13 +213,19 @@ def prior_from_options(prior_mean, prior_logvar) -> Prior:
     return Prior.diagonal(_floats(prior_mean) or 0.0, _floats(prior_logvar) or 0.0)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
 def handle_errors(command):
     """Turn a LatentprobeError into one line on stderr and its exit code (unless --debug)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning
+                return command(*args, **kwargs)
         except LatentprobeError as e:
             if kwargs.get("debug"):
                 raise

@@ -205,13 +205,15 @@ def test_analyze_fixtures(name, verdict, informative):
 
 def test_analyze_a_stats_file_writes_report_and_plots():
     assert run("extract", FIXTURES / "partial.pt", "-o", "s.h5").exit_code == 0
-    result = run("analyze", "s.h5", "-o", "r.h5", "--plots", "figs", "--seed", "3")
+    result = run(
+        "analyze", "s.h5", "-o", "r.h5", "--plots", "figs", "--seed", "3", "--permutations", "10"
+    )
     assert result.exit_code == 0, result.stderr
     assert "verdict: partially_collapsed" in result.stdout and "I(x;z) =" in result.stdout
     assert Path("figs/units.png").stat().st_size > 1000
     assert Path("figs/kl_histogram.png").stat().st_size > 1000
-    again = run("analyze", "s.h5", "-o", "r2.h5", "--seed", "3", "--json")
-    first = run("analyze", "s.h5", "-o", "r3.h5", "--seed", "3", "--json")
+    again = run("analyze", "s.h5", "-o", "r2.h5", "--seed", "3", "--json", "--permutations", "10")
+    first = run("analyze", "s.h5", "-o", "r3.h5", "--seed", "3", "--json", "--permutations", "10")
     assert again.stdout == first.stdout  # the seed fixes every number
 
 
@@ -323,3 +325,24 @@ def test_probes_without_labels_is_a_clear_error():
     result = run("analyze", "nolabels.h5", "--only", "probes", "-o", "r.h5")
     assert_one_line_error(result, result.exit_code, "probes need labels", "r.h5")
     assert run("analyze", "nolabels.h5", "-o", "r.h5").exit_code == 0  # skipped by default
+
+
+def test_mixture_prior_file_and_warning_lines():
+    assert run("extract", FIXTURES / "healthy.pt", "-o", "s.h5").exit_code == 0
+    np.savez(
+        "prior.npz", weights=[0.5, 0.5], means=[[-1.0] * 4, [1.0] * 4], logvars=np.zeros((2, 4))
+    )
+    result = run(
+        "analyze", "s.h5", "--prior-file", "prior.npz", "--json", "--skip", "probes", "-o", "r.h5"
+    )
+    assert result.exit_code == 0, result.stderr
+    with h5py.File("r.h5") as f:
+        assert f["prior/weights"].shape == (2,)
+        assert not f["analyses/kl_divergence"].attrs["exact"]
+    Path("bad_prior.npz").write_bytes(b"nope")
+    bad = run("analyze", "s.h5", "--prior-file", "bad_prior.npz", "-o", "r2.h5")
+    assert_one_line_error(bad, bad.exit_code, "prior file", "r2.h5")
+    _fake_stats("far.h5", np.arange(40.0)[:, None] * 100, np.zeros((40, 1)))
+    near = run("analyze", "far.h5", "-o", "r3.h5", "--skip", "probes")
+    assert near.exit_code == 0
+    assert any(line.startswith("warning: I(x;z)") for line in near.stderr.splitlines())

@@ -159,3 +159,10 @@ def test_bad_shapes():
         mutual_information(np.zeros((4, 2)), np.zeros((4, 3)))
     with pytest.raises(AnalysisError, match="same shape"):
         mutual_information(np.zeros((0, 2)), np.zeros((0, 2)))
+
+
+def test_warns_near_the_log_n_ceiling():
+    mu = np.arange(50.0)[:, None] * 100  # every example far from every other: I = log N
+    with pytest.warns(UserWarning, match="ceiling"):
+        result = mutual_information(mu, np.zeros((50, 1)), per_unit=False)
+    assert result.near_ceiling and result.nats == pytest.approx(math.log(50), abs=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,6 +172,12 @@ def mutual_information(
         else _no_per_unit_terms(mu.shape[1])
     )
     log_n = math.log(mu.shape[0])
+    if nats > log_n - CEILING_MARGIN:
+        warnings.warn(
+            f"I(x;z) = {nats:.3f} nats is within {CEILING_MARGIN} nats of its ceiling "
+            f"log N = {log_n:.3f}: the estimate is capped by the dataset size",
+            stacklevel=2,
+        )
     return MutualInformationResult(
         nats=nats,
         stderr=stderr,
