@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -111,19 +112,18 @@ def peak_rss_mb() -> float:
     return math.nan
 
 
-def analyze_fixture(name: str, out: Path) -> float:
+def analyze_fixture(name: str, out: Path, *extra: str) -> float:
     start = time.perf_counter()
     subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "latentprobe.cli.main",
+            shutil.which("latentprobe") or "latentprobe",
             "analyze",
             str(ROOT / "fixtures" / f"{name}.pt"),
             "-o",
             str(out),
             "--force",
             "--json",
+            *extra,
         ],
         check=True,
         capture_output=True,
@@ -191,11 +191,12 @@ def main() -> None:
     )
     for name in ("healthy", "partial", "collapsed"):
         out = Path(f"/tmp/latentprobe-bench-{name}.report.h5")
-        runs = [analyze_fixture(name, out) for _ in range(args.repeats)]
-        print(
-            f"latentprobe analyze fixtures/{name}.pt : {statistics.median(runs):.2f} s "
-            f"(fresh process, import included)"
-        )
+        for label, extra in (("all analyses", ()), ("--skip probes", ("--skip", "probes"))):
+            runs = [analyze_fixture(name, out, *extra) for _ in range(args.repeats)]
+            print(
+                f"latentprobe analyze fixtures/{name}.pt, {label}: "
+                f"{statistics.median(runs):.2f} s (fresh process, imports included)"
+            )
 
 
 if __name__ == "__main__":

@@ -21,14 +21,6 @@ import warnings
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ..errors import AnalysisError
 from ..stats import Prior
@@ -127,6 +119,11 @@ class ProbesResult:
 
 
 def _classifier(family: str, seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if family == "linear":  # C = 1 on standardised features
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
     return make_pipeline(
@@ -142,6 +139,11 @@ def _classifier(family: str, seed: int):
 
 
 def _regressor(family: str, seed: int):
+    from sklearn.linear_model import Ridge
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if family == "linear":
         return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
     return make_pipeline(
@@ -168,6 +170,8 @@ def _sample_rows(examples: np.ndarray, s: int) -> np.ndarray:
 
 
 def _fold(features, y, train, test, s, family, task, k, seed):
+    from sklearn.exceptions import ConvergenceWarning
+
     tr, te = _sample_rows(train, s), _sample_rows(test, s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -188,6 +192,8 @@ def cross_validate(
     features, y_examples, splits, s: int, family: str, task: str, k: int, seed: int, n_jobs: int = 1
 ) -> _CV:
     """Held-out accuracy (or R^2) of a probe; ``features`` has s rows per example."""
+    from joblib import Parallel, delayed
+
     y = np.repeat(y_examples, s)
     jobs = (delayed(_fold)(features, y, tr, te, s, family, task, k, seed) for tr, te in splits)
     outputs = Parallel(n_jobs=n_jobs)(jobs)
@@ -220,6 +226,8 @@ def _draw_prior(prior: Prior, n: int, rng) -> np.ndarray:
 
 
 def _splits(y, folds: int, task: str, seed: int):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     splitter = (
         KFold(folds, shuffle=True, random_state=seed)
         if task == "regression"
@@ -298,6 +306,9 @@ def _unit_tests(z, y, splits, s, k, cfg, rng, task):
 def control_labels(x, y, rng, seed: int) -> np.ndarray:
     """Hewitt & Liang's control task for VAEs: each k-means cluster of x gets one label drawn
     from y's distribution, so a probe solves it only if z tells which x it came from."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
     clusters = min(CONTROL_CLUSTERS, max(2, len(x) // 10))
     assignment = KMeans(clusters, n_init=1, random_state=seed).fit_predict(
         StandardScaler().fit_transform(x)
@@ -313,6 +324,8 @@ def mdl_code_length(z, y, k: int, rng, seed: int) -> tuple[float, float]:
     first block is sent with the uniform code; each later block with a linear probe trained
     from scratch on everything before it (label frequencies when that holds one class).
     """
+    from sklearn.exceptions import ConvergenceWarning
+
     order = rng.permutation(len(y))
     z, y = z[order], y[order]
     ends = sorted({max(1, int(round(f * len(y)))) for f in MDL_FRACTIONS})
