@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import queue
 import sys
@@ -207,7 +206,7 @@ def extract_to_file(
         h5py.File(temp, "w") as f,
     ):
         # hashlib releases the GIL: the input files are hashed while the encoder runs
-        digests = hasher.submit(_hash_inputs_in_background, loaded, source)
+        digests = hasher.submit(_hash_inputs, loaded, source)
         sink = StatsSink(f)
         background = _BackgroundSink(sink)
         try:
@@ -238,19 +237,6 @@ def extract_to_file(
         )
         sink.finish(prior, provenance)
     return Path(path)
-
-
-def _lower_this_threads_priority() -> None:
-    """Let the encoder's threads go first; this thread fills the gaps they leave."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
-        pass
-
-
-def _hash_inputs_in_background(loaded: LoadedModel | None, source: DataSource) -> dict:
-    _lower_this_threads_priority()
-    return _hash_inputs(loaded, source)
 
 
 def _hash_inputs(loaded: LoadedModel | None, source: DataSource) -> dict:
