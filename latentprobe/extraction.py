@@ -21,7 +21,7 @@ from .adapters import make_encoder
 from .atomic import atomic_path
 from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
-from .errors import DataError, EncoderOutputError
+from .errors import DataError, EncoderOutputError, LatentprobeError
 from .stats import SCHEMA_VERSION, EncoderStats, Prior, StatsSink, first_non_finite
 
 
@@ -43,6 +43,21 @@ def _check_finite(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
                 f"encoder returned non-finite {name} ({arr[row, col]}) for example "
                 f"{offset + row}, unit {col}; check the model and that example's input"
             )
+
+
+def _encode_batch(encoder, x: torch.Tensor, offset: int):
+    """Run the encoder; an exception inside the user's model becomes a one-line error."""
+    try:
+        return encoder(x)
+    except LatentprobeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure inside the model's own code
+        message = " ".join(str(e).split())[:300]
+        raise EncoderOutputError(
+            f"the encoder failed on the batch starting at example {offset} (input shape "
+            f"{tuple(x.shape)}): {type(e).__name__}: {message}; check --input-shape, --encode "
+            "and --arch"
+        ) from e
 
 
 class _BackgroundSink:
@@ -123,7 +138,7 @@ def run_encoder(
     )
     with bar, torch.inference_mode():
         for x, labels in source.iter_batches(batch_size, num_workers):
-            mu, logvar = encoder(x.to(device, non_blocking=True))
+            mu, logvar = _encode_batch(encoder, x.to(device, non_blocking=True), n_done)
             mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
             _check_finite(mu, logvar, n_done)
             sink.append(mu, logvar, labels)

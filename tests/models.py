@@ -93,3 +93,34 @@ def encode_with_function(model, x):
     """For --encode: read the means and log-variances straight off the network."""
     mu, logvar = model.net(x).chunk(2, dim=-1)
     return mu, logvar
+
+
+class ImageVAE(nn.Module):
+    """Wants images of shape (batch, 1, 2, 3): for --input-shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4))
+
+    def encode(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"expected (batch, 1, 2, 3) images, got {tuple(x.shape)}")
+        mu, logvar = self.net(x).chunk(2, dim=-1)
+        return mu, logvar
+
+
+def make_pythae_encoder():
+    """A custom pythae encoder (pythae pickles such networks into encoder.pkl)."""
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseEncoder
+
+    class SmallEncoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(6, 6)
+
+        def forward(self, x):
+            mu, logvar = self.net(x).chunk(2, dim=-1)
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    return SmallEncoder()

@@ -274,3 +274,21 @@ def test_unsafe_error_names_the_global(tuple_model, tmp_path):
     torch.save(tuple_model, tmp_path / "m.pt")
     with pytest.raises(UnsafeCheckpointError, match=r"models\.TupleVAE"):
         latentprobe.load_model(tmp_path / "m.pt")
+
+
+def test_pythae_folder_with_a_custom_encoder_loads_only_with_trust(tmp_path):
+    pytest.importorskip("pythae")
+    from models import make_pythae_encoder
+    from pythae.models import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_dim=(6,), latent_dim=3), encoder=make_pythae_encoder()).eval()
+    model.save(str(tmp_path / "custom"))
+    assert (tmp_path / "custom" / "encoder.pkl").exists()
+    with pytest.raises(UnsafeCheckpointError, match="encoder.pkl"):
+        latentprobe.load_model(tmp_path / "custom")
+    loaded = latentprobe.load_model(tmp_path / "custom", trust_checkpoint=True)
+    assert loaded.trusted
+    with torch.no_grad():
+        expected = model.encoder(torch.from_numpy(X)).embedding.double().numpy()
+    np.testing.assert_array_equal(stats_of(loaded)[0], expected)

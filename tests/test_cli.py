@@ -346,3 +346,53 @@ def test_mixture_prior_file_and_warning_lines():
     near = run("analyze", "far.h5", "-o", "r3.h5", "--skip", "probes")
     assert near.exit_code == 0
     assert any(line.startswith("warning: I(x;z)") for line in near.stderr.splitlines())
+
+
+def test_encode_function_param_and_input_shape_options(tuple_model, data_npz):
+    torch.save(tuple_model.state_dict(), "m.pt")
+    base = ["extract", "m.pt", "--arch", "models:TupleVAE", "--data", data_npz, "--quiet"]
+    assert run(*base, "-o", "a.h5").exit_code == 0
+    result = run(*base, "-o", "b.h5", "--encode", "models:encode_with_function")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(EncoderStats.load("a.h5").mu, EncoderStats.load("b.h5").mu)
+    logstd = run(*base, "-o", "c.h5", "--param", "logstd")
+    assert logstd.exit_code == 0
+    np.testing.assert_allclose(
+        EncoderStats.load("c.h5").logvar, 2 * EncoderStats.load("a.h5").logvar, rtol=1e-6
+    )
+    from models import ImageVAE
+
+    torch.save(ImageVAE().state_dict(), "img.pt")
+    image = ["extract", "img.pt", "--arch", "models:ImageVAE", "--data", data_npz]
+    assert run(*image, "-o", "d.h5", "--input-shape", "1,2,3").exit_code == 0
+    flat = run(*image, "-o", "e.h5")  # forgot --input-shape: the model's own error, one line
+    assert_one_line_error(flat, EncoderOutputError.exit_code, "expected (batch, 1, 2, 3)", "e.h5")
+    assert "--input-shape" in flat.stderr
+
+
+def test_torch_dataset_source_with_workers(tuple_model):
+    Path("workerdata.py").write_text(
+        "import torch\n"
+        "class D(torch.utils.data.Dataset):\n"
+        "    def __len__(self): return 50\n"
+        "    def __getitem__(self, i): return torch.full((6,), float(i)), i % 3\n"
+        "def load():\n    return D()\n"
+    )
+    torch.save(tuple_model.state_dict(), "m.pt")
+    result = run(
+        "extract",
+        "m.pt",
+        "--arch",
+        "models:TupleVAE",
+        "--data",
+        "mydataset:load",
+        "--num-workers",
+        "2",
+        "--batch-size",
+        "8",
+        "-o",
+        "s.h5",
+    )
+    assert result.exit_code == 0, result.stderr
+    stats = EncoderStats.load("s.h5")
+    assert stats.n_examples == 50 and stats.labels["y"].tolist() == [i % 3 for i in range(50)]
