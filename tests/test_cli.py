@@ -385,7 +385,7 @@ def test_torch_dataset_source_with_workers(tuple_model):
         "--arch",
         "models:TupleVAE",
         "--data",
-        "mydataset:load",
+        "workerdata:load",
         "--num-workers",
         "2",
         "--batch-size",
