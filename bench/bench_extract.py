@@ -7,7 +7,8 @@ the same small MLP encoder, the 784-400-(2x20) encoder of Kingma & Welling's MNI
 same batch size. The bare loop loads the file with np.load and keeps the outputs in memory;
 extract loads the checkpoint, streams the file batch by batch, hashes it and the checkpoint,
 checks every value is finite and writes mu/logvar into a gzip-compressed HDF5 file that it
-renames into place. Wall times are medians over interleaved repeats; peak memory (VmHWM) is
+renames into place. (The SHA-256 runs on a background thread while torch steps down to one
+thread fewer; chunks are deflated off the main thread.) Wall times are medians over interleaved repeats; peak memory (VmHWM) is
 measured in fresh subprocesses at N and 10*N rows.
 """
 

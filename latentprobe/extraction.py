@@ -7,7 +7,8 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -116,10 +117,13 @@ def run_encoder(
     param: str = "logvar",
     progress: bool = False,
     seed: int = 0,
+    side_task: Future | None = None,
 ) -> int:
     """Encode every batch of ``source`` and hand (mu, logvar, labels) to ``sink.append``.
 
     Runs in ``eval()`` mode under ``torch.inference_mode()``; returns the number of examples.
+    While ``side_task`` (work on another thread, such as hashing the inputs) is running,
+    torch gets one CPU thread fewer, so the two do not fight over cores.
     """
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}")
@@ -136,8 +140,9 @@ def run_encoder(
         desc="encoding",
         leave=False,
     )
-    with bar, torch.inference_mode():
+    with bar, torch.inference_mode(), _sharing_cores_with(side_task) as yield_core:
         for x, labels in source.iter_batches(batch_size, num_workers):
+            yield_core()
             mu, logvar = _encode_batch(encoder, x.to(device, non_blocking=True), n_done)
             mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
             _check_finite(mu, logvar, n_done)
@@ -147,6 +152,25 @@ def run_encoder(
     if n_done == 0:
         raise DataError(f"{source.description} holds no examples; pass non-empty data")
     return n_done
+
+
+@contextmanager
+def _sharing_cores_with(task: Future | None):
+    """Yields a function to call before each batch: it keeps torch at one thread fewer while
+    ``task`` runs and gives the thread back once it is done; the setting is restored after."""
+    threads = torch.get_num_threads()
+    state = {"reduced": False}
+
+    def update() -> None:
+        busy = task is not None and not task.done() and threads > 1
+        if busy != state["reduced"]:
+            torch.set_num_threads(threads - 1 if busy else threads)
+            state["reduced"] = busy
+
+    try:
+        yield update
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _model_of(model) -> tuple[torch.nn.Module, LoadedModel | None]:
@@ -236,6 +260,7 @@ def extract_to_file(
                 param=param,
                 progress=progress,
                 seed=seed,
+                side_task=digests,
             )
         finally:
             background.close()

@@ -167,3 +167,9 @@ def test_temporary_name_is_in_the_target_folder(tmp_path, tuple_model, monkeypat
     monkeypatch.setattr("latentprobe.extraction.h5py.File", spy)
     extract_to_file(tuple_model, X, tmp_path / "s.h5")
     assert os.path.dirname(seen[0]) == str(tmp_path) and seen[0].endswith(".tmp")
+
+
+def test_torch_threads_are_restored_after_sharing_a_core(tuple_model, tmp_path):
+    before = torch.get_num_threads()
+    extract_to_file(tuple_model, X, tmp_path / "s.h5", batch_size=10)
+    assert torch.get_num_threads() == before
