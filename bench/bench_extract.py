@@ -8,8 +8,8 @@ same batch size. The bare loop loads the file with np.load and keeps the outputs
 extract loads the checkpoint, streams the file batch by batch, hashes it and the checkpoint,
 checks every value is finite and writes mu/logvar into a gzip-compressed HDF5 file that it
 renames into place. (The SHA-256 runs on a background thread while torch steps down to one
-thread fewer; chunks are deflated off the main thread.) Wall times are medians over interleaved repeats; peak memory (VmHWM) is
-measured in fresh subprocesses at N and 10*N rows.
+thread fewer; chunks are deflated off the main thread.) Wall times are medians over
+interleaved repeats; peak memory (VmHWM) is measured in fresh subprocesses at N and 10*N rows.
 """
 
 from __future__ import annotations
