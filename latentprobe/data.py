@@ -50,10 +50,13 @@ class DataSource:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks into one reused buffer (no mmap: mapped pages
+    would count against the process's memory)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    buffer = memoryview(bytearray(1 << 22))
+    with open(path, "rb", buffering=0) as f:
+        while size := f.readinto(buffer):
+            digest.update(buffer[:size])
     return digest.hexdigest()
 
 

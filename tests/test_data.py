@@ -158,3 +158,13 @@ def test_truncated_npy(tmp_path):
     (tmp_path / "d.npy").write_bytes(data[:-40])
     with pytest.raises(DataError, match="truncated"):
         open_data(tmp_path / "d.npy")
+
+
+def test_sha256_of_a_file_larger_than_the_read_buffer(tmp_path):
+    import hashlib
+
+    from latentprobe.data import sha256_file
+
+    payload = np.random.default_rng(0).bytes((1 << 22) * 2 + 12345)
+    (tmp_path / "big.bin").write_bytes(payload)
+    assert sha256_file(tmp_path / "big.bin") == hashlib.sha256(payload).hexdigest()
