@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from latentprobe import checkpoints, data
+from latentprobe.analysis import select
 from latentprobe.data import DataSource
 from latentprobe.errors import ArchitectureError, DataError, StatsFileError
 from latentprobe.extraction import extract as extract_in_memory
@@ -59,10 +60,11 @@ def collect_inputs(source: DataSource) -> np.ndarray:
 
 def stats_and_inputs(source, p: dict) -> tuple[EncoderStats, np.ndarray | None]:
     """Statistics (read from a stats/report file, or extracted in memory from a checkpoint)
-    and, when the data is at hand, the inputs x."""
+    and the inputs x when the probes will use them and the data is at hand."""
     if is_hdf5(source):
-        stats = EncoderStats.load(source)
-        x = collect_inputs(open_data(p["data_spec"], p)) if p["data_spec"] else None
+        stats, data_source = EncoderStats.load(source), None
+        if p["data_spec"]:
+            data_source = open_data(p["data_spec"], p)
     else:
         loaded, data_source = load_source(source, p)
         stats = extract_in_memory(
@@ -77,13 +79,20 @@ def stats_and_inputs(source, p: dict) -> tuple[EncoderStats, np.ndarray | None]:
             progress=show_progress(p["quiet"]),
         )
         stats.provenance.update(command_line=command_line(), options=p)
-        x = collect_inputs(data_source)
-    if x is not None and len(x) != stats.n_examples:
+    stats = _with_overrides(stats, p)
+    if data_source is None or not _probes_will_run(stats, p):
+        return stats, None
+    x = collect_inputs(data_source)
+    if len(x) != stats.n_examples:
         raise DataError(
             f"--data has {len(x)} examples but the statistics have "
             f"{stats.n_examples}; pass the data they were extracted from"
         )
-    return _with_overrides(stats, p), x
+    return stats, x
+
+
+def _probes_will_run(stats: EncoderStats, p: dict) -> bool:
+    return "probes" in select(p["only"], p["skip"], has_labels=bool(stats.labels))
 
 
 def _with_overrides(stats: EncoderStats, p: dict) -> EncoderStats:

@@ -396,3 +396,17 @@ def test_torch_dataset_source_with_workers(tuple_model):
     assert result.exit_code == 0, result.stderr
     stats = EncoderStats.load("s.h5")
     assert stats.n_examples == 50 and stats.labels["y"].tolist() == [i % 3 for i in range(50)]
+
+
+def test_inputs_are_read_only_when_the_probes_run(monkeypatch):
+    import latentprobe.cli.sources as sources
+
+    calls = []
+    real = sources.collect_inputs
+    monkeypatch.setattr(sources, "collect_inputs", lambda s: calls.append(1) or real(s))
+    skip = run("analyze", FIXTURES / "healthy.pt", "--skip", "probes", "-o", "a.h5")
+    assert skip.exit_code == 0 and calls == []
+    probed = run(
+        "analyze", FIXTURES / "healthy.pt", "--only", "probes", "--permutations", "5", "-o", "b.h5"
+    )
+    assert probed.exit_code == 0 and calls == [1]
