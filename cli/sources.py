@@ -41,7 +41,7 @@ def open_data(spec, p: dict) -> DataSource:
 
 
 def encode_function(spec):
-    return data._import_attr(spec, "--encode", error=ArchitectureError) if spec else None
+    return data.import_from_spec(spec, "--encode", error=ArchitectureError) if spec else None
 
 
 def is_hdf5(path) -> bool:

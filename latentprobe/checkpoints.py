@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import zoo
-from .data import _import_attr
+from .data import import_from_spec
 from .errors import ArchitectureError, CheckpointError, UnsafeCheckpointError
 
 
@@ -90,7 +90,7 @@ def resolve_arch(spec: str) -> type:
     if target.endswith(".py"):
         cls = _attr_from_file(Path(target), name, spec)
     else:
-        cls = _import_attr(spec, "--arch", error=ArchitectureError)
+        cls = import_from_spec(spec, "--arch", error=ArchitectureError)
     if not isinstance(cls, type):
         raise ArchitectureError(f"--arch {spec!r} is a {type(cls).__name__}, not a class")
     return cls

@@ -275,7 +275,7 @@ def _load_sklearn_digits() -> DataSource:
 BUILTIN = {"sklearn:digits": _load_sklearn_digits}
 
 
-def _import_attr(spec: str, what: str, error=DataError):
+def import_from_spec(spec: str, what: str, error=DataError):
     """Import ``module:name`` with the current folder on the import path."""
     module_name, _, attr = spec.partition(":")
     if str(Path.cwd()) not in sys.path:
@@ -290,7 +290,7 @@ def _import_attr(spec: str, what: str, error=DataError):
 
 
 def _from_callable(spec: str, x_key, labels_keys) -> DataSource:
-    result = _import_attr(spec, "--data")()
+    result = import_from_spec(spec, "--data")()
     if isinstance(result, torch.utils.data.Dataset):
         return from_dataset(result, description=spec)
     if isinstance(result, (tuple, list)):
