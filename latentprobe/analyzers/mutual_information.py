@@ -73,16 +73,17 @@ def _points(mu, logvar, n_samples: int, max_points: int | None, rng) -> _Points:
     return _Points(z, index, rows, n_samples, rows == n)
 
 
-def _subset(points: _Points, max_points: int, rng) -> _Points:
-    """A random subset of whole examples (all S draws of each) of at most max_points."""
+def _subset(points: _Points, max_points: int, rng) -> tuple[_Points, torch.Tensor | slice]:
+    """A random subset of whole examples (all S draws of each) of at most max_points, and
+    the positions of its points among ``points`` (to reuse what was computed there)."""
     rows = min(points.rows, max(2, max_points // points.samples))
     if rows == points.rows:
-        return points
+        return points, slice(None)
     keep = np.sort(rng.choice(points.rows, size=rows, replace=False))
     flat = torch.as_tensor(
         (keep[:, None] * points.samples + np.arange(points.samples)).ravel(), device=points.z.device
     )
-    return _Points(points.z[flat], points.index[flat], rows, points.samples, False)
+    return _Points(points.z[flat], points.index[flat], rows, points.samples, False), flat
 
 
 def _mean_and_stderr(draws: torch.Tensor, points: _Points) -> tuple[float, float]:
@@ -166,11 +167,13 @@ def mutual_information(
         rate, rate_se = _mean_and_stderr(log_q_cond - log_p, points)
         marginal_kl_se = _mean_and_stderr(log_q - log_p, points)[1]
     limit = min(per_unit_max_samples, max_samples or per_unit_max_samples)
-    units = (
-        _per_unit_terms(mu, logvar, prior, _subset(points, limit, rng), block_bytes)
-        if per_unit
-        else _no_per_unit_terms(mu.shape[1])
-    )
+    if per_unit:
+        subset, where = _subset(points, limit, rng)
+        units = _per_unit_terms(
+            mu, logvar, prior, subset, log_q_units[where], log_q[where], block_bytes
+        )
+    else:
+        units = _no_per_unit_terms(mu.shape[1])
     log_n = math.log(mu.shape[0])
     if nats > log_n - CEILING_MARGIN:
         warnings.warn(
@@ -213,17 +216,15 @@ def _exact_unit_rates(mu, logvar, prior: Prior) -> np.ndarray:
     return kl_diagonal_gaussians(mu, logvar, mean, lv).mean(0).cpu().numpy()
 
 
-def _per_unit_terms(mu, logvar, prior: Prior, points: _Points, block_bytes: int) -> dict:
-    """I(x;z_i), KL(q(z_i)||p(z_i)) and TC, all paired at the same points."""
-    log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
-    log_marginals = log_mixture_density_per_unit(points.z, mu, logvar, block_bytes=block_bytes)
+def _per_unit_terms(
+    mu, logvar, prior: Prior, points: _Points, log_q_units, log_q, block_bytes: int
+) -> dict:
+    """I(x;z_i), KL(q(z_i)||p(z_i)) and TC, all paired at the same points; ``log_q_units``
+    (log q(z_i|x_n)) and ``log_q`` (log q(z)) at those points come from the joint estimate."""
     if mu.shape[0] == 1:
-        log_marginals = log_q_units
-    log_q = (
-        log_mixture_density(points.z, mu, logvar, block_bytes=block_bytes)
-        if mu.shape[0] > 1
-        else log_q_units.sum(1)
-    )
+        log_marginals = log_q_units  # one component: each marginal is q(z_i|x_1)
+    else:
+        log_marginals = log_mixture_density_per_unit(points.z, mu, logvar, block_bytes=block_bytes)
     d = mu.shape[1]
     mi = [_mean_and_stderr(log_q_units[:, i] - log_marginals[:, i], points) for i in range(d)]
     mi_values, mi_se = (np.array(v) for v in zip(*mi, strict=True))
