@@ -237,7 +237,7 @@ def extract_to_file(
 ) -> Path:
     """Stream the statistics into an HDF5 stats file, written atomically."""
     module, loaded = _model_of(model)
-    source = data if isinstance(data, DataSource) else open_data(data)
+    source = open_data(data)
     prior = prior or Prior.standard_normal()
     with (
         ThreadPoolExecutor(max_workers=1) as hasher,
@@ -264,7 +264,7 @@ def extract_to_file(
             )
         finally:
             background.close()
-        prior.expanded(f["encoder/mu"].shape[1])
+        prior.check_fits(f["encoder/mu"].shape[1])
         provenance = make_provenance(
             loaded,
             source,

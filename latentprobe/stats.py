@@ -84,19 +84,23 @@ class Prior:
     def is_gaussian(self) -> bool:
         return len(self.weights) == 1
 
+    def check_fits(self, n_units: int) -> None:
+        """Raise unless the prior has one value, or one per unit, for ``n_units`` units."""
+        if self.means.shape[1] not in (1, n_units) or self.logvars.shape[1] not in (1, n_units):
+            raise AnalysisError(
+                f"the prior has {self.means.shape[1]} units but the encoder has {n_units}; "
+                "give one value, or one per unit, to --prior-mean/--prior-logvar"
+            )
+
     def expanded(self, n_units: int) -> Prior:
         """The prior with (K, n_units) means and logvars."""
-        try:
-            shape = (len(self.weights), n_units)
-            return Prior(
-                self.weights,
-                np.broadcast_to(self.means, shape).copy(),
-                np.broadcast_to(self.logvars, shape).copy(),
-            )
-        except ValueError as e:
-            raise AnalysisError(
-                f"prior of {self.means.shape[1]} units does not fit {n_units} latent units"
-            ) from e
+        self.check_fits(n_units)
+        shape = (len(self.weights), n_units)
+        return Prior(
+            self.weights,
+            np.broadcast_to(self.means, shape).copy(),
+            np.broadcast_to(self.logvars, shape).copy(),
+        )
 
     def describe(self) -> dict:
         return {
@@ -132,6 +136,7 @@ class EncoderStats:
 
     def __post_init__(self):
         validate_posteriors(self.mu, self.logvar)
+        self.prior.check_fits(self.mu.shape[1])
         # analyses work in float64 whatever precision the encoder had
         object.__setattr__(self, "mu", np.asarray(self.mu, dtype=np.float64))
         object.__setattr__(self, "logvar", np.asarray(self.logvar, dtype=np.float64))

@@ -75,7 +75,7 @@ def collapsed_units(kl: KLDivergenceResult, t: Thresholds) -> np.ndarray:
     return (kl.per_example < t.kl_threshold).mean(axis=0) >= t.collapsed_fraction
 
 
-def _uninformative_units(mi, au, t: Thresholds, n_units: int) -> np.ndarray | None:
+def _uninformative_units(mi, au, t: Thresholds) -> np.ndarray | None:
     if mi is not None and np.isfinite(mi.per_unit_mi).all():
         return mi.per_unit_mi < t.mi_threshold
     if au is not None:
@@ -95,7 +95,7 @@ def decide(
     """Combine whichever analyses ran into unit statuses and a model verdict."""
     t = thresholds or Thresholds()
     collapsed = collapsed_units(kl_divergence, t) if kl_divergence else np.zeros(n_units, bool)
-    uninformative = _uninformative_units(mutual_information, active_units, t, n_units)
+    uninformative = _uninformative_units(mutual_information, active_units, t)
     if uninformative is None:
         uninformative = np.zeros(n_units, bool)
     status = tuple(

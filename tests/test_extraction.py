@@ -12,7 +12,13 @@ import torch
 from models import NaNAfterVAE, TupleVAE
 
 import latentprobe
-from latentprobe.errors import DataError, EncoderOutputError, OutputError, StatsFileError
+from latentprobe.errors import (
+    AnalysisError,
+    DataError,
+    EncoderOutputError,
+    OutputError,
+    StatsFileError,
+)
 from latentprobe.extraction import extract_to_file
 from latentprobe.stats import EncoderStats, Prior
 
@@ -173,3 +179,13 @@ def test_torch_threads_are_restored_after_sharing_a_core(tuple_model, tmp_path):
     before = torch.get_num_threads()
     extract_to_file(tuple_model, X, tmp_path / "s.h5", batch_size=10)
     assert torch.get_num_threads() == before
+
+
+def test_a_prior_that_does_not_fit_the_units_is_refused(tuple_model, tmp_path):
+    two_units = Prior.diagonal([0.0, 1.0], 0.0)  # the model has 3 units
+    with pytest.raises(AnalysisError, match="prior has 2 units but the encoder has 3"):
+        latentprobe.extract(tuple_model, X, prior=two_units)
+    with pytest.raises(AnalysisError, match="prior has 2 units"):
+        extract_to_file(tuple_model, X, tmp_path / "s.h5", prior=two_units)
+    assert not (tmp_path / "s.h5").exists() and _leftovers(tmp_path) == []
+    latentprobe.extract(tuple_model, X, prior=Prior.diagonal([0.0, 1.0, 2.0], 0.5))  # fits
