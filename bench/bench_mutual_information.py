@@ -97,7 +97,7 @@ def peak_memory_mb(n: int, d: int) -> tuple[float, float]:
         "import bench_mutual_information as b, time; "
         "from latentprobe.analyzers import mutual_information; "
         f"mu, lv = b.posteriors({n}, {d}); t = time.perf_counter(); "
-        "mutual_information(mu, lv, n_samples=1, per_unit=False); "
+        "mutual_information(mu, lv, draws_per_example=1, per_unit=False); "
         "print(time.perf_counter() - t, b.peak_rss_mb())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -177,7 +177,7 @@ def main() -> None:
     print(f"floor: one N x N GEMM + LSE         : {floor_t:8.3f} s   (runs: {_fmt(floor_runs)})")
     print(f"latentprobe / floor                 : {ours_t / floor_t:8.2f}x  (target <= 1.5x)")
     full_t, _, result = timed(
-        lambda: mutual_information(mu, logvar, n_samples=1, per_unit=False), args.repeats
+        lambda: mutual_information(mu, logvar, draws_per_example=1, per_unit=False), args.repeats
     )
     print(
         f"mutual_information(), whole call    : {full_t:8.3f} s   "

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from latentprobe.analyzers import ProbeConfig, probes
+from latentprobe.analyzers import ProbesOptions, probes
 
 
 def synthetic(n: int, d: int, classes: int = 10, seed: int = 0):
@@ -43,7 +43,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            result = probes(mu, logvar, {"y": y}, x=x, config=ProbeConfig(n_jobs=jobs))
+            result = probes(mu, logvar, {"y": y}, x=x, options=ProbesOptions(n_jobs=jobs))
             times.append(time.perf_counter() - start)
         r = result.label_sets["y"]
         print(

@@ -1,101 +1,168 @@
-"""``latentprobe``: thin click commands over the library."""
+"""``latentprobe``: thin click commands over ``latentprobe.workflow``."""
 
 from __future__ import annotations
 
+import functools
+import shlex
+import sys
+import warnings
 from pathlib import Path
 
 import click
 
-import latentprobe
-from latentprobe import adapters, checkpoints, data
-from latentprobe.analysis import ANALYSES, AnalysisOptions
-from latentprobe.analyzers.probes import ProbeConfig
+from latentprobe import adapters, checkpoints, data, workflow
 from latentprobe.atomic import check_output_path
-from latentprobe.extraction import extract_to_file
-from latentprobe.plots import write_plots
-from latentprobe.report import analyze as run_report
-from latentprobe.summary import summary
+from latentprobe.errors import LatentprobeError
+from latentprobe.extraction import EncodeOptions
+from latentprobe.outputs.plots import write_plots
+from latentprobe.outputs.summary import summary
+from latentprobe.registry import ANALYSES
 from latentprobe.verdict import Thresholds
+from latentprobe.version import __version__
 
 from .options import (
-    analysis_options,
-    command_line,
+    ANALYSIS_SETTINGS,
+    ENCODING,
+    THRESHOLDS,
+    build,
     data_options,
-    handle_errors,
     model_options,
-    probe_options,
+    prior_file_option,
+    prior_options,
     run_options,
-    show_progress,
+    selection_options,
+    settings_options,
 )
-from .sources import encode_function, load_source, prior_override, stats_and_inputs
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
+def handle_errors(command):
+    """Turn a LatentprobeError into one line on stderr and its exit code (unless --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning
+                return command(*args, **kwargs)
+        except LatentprobeError as e:
+            if kwargs.get("debug"):
+                raise
+            click.echo(f"error: {' '.join(str(e).split())}", err=True)
+            sys.exit(e.exit_code)
+
+    return wrapper
+
+
+def _model(path, p: dict) -> workflow.ModelSpec:
+    return workflow.ModelSpec(
+        Path(path),
+        arch=p["arch"],
+        arch_kwargs=p["arch_kwargs"],
+        trust_checkpoint=p["trust_checkpoint"],
+        encode=p["encode_spec"],
+    )
+
+
+def _data(p: dict) -> workflow.DataSpec:
+    return workflow.DataSpec(
+        p["data_spec"],
+        x_key=p["x_key"],
+        labels_keys=tuple(p["labels_key"]),
+        input_shape=p["input_shape"],
+    )
+
+
+def _prior(p: dict) -> workflow.PriorSpec:
+    return workflow.PriorSpec(p["prior_mean"], p["prior_logvar"], p.get("prior_file"))
+
+
+def _given_options() -> dict:
+    """Every option of the running command by its long name (``--batch-size``: batch_size)."""
+    ctx = click.get_current_context()
+    return {
+        max(param.opts, key=len).lstrip("-").replace("-", "_"): ctx.params[param.name]
+        for param in ctx.command.params
+    }
+
+
+def _run(p: dict) -> dict:
+    """Seed, progress bar and the provenance of the command line."""
+    command = shlex.join(["latentprobe", *sys.argv[1:]])
+    provenance = {"command_line": command, "options": _given_options()}
+    return dict(
+        seed=p["seed"], progress=not p["quiet"] and sys.stderr.isatty(), provenance=provenance
+    )
 
 
 @click.group()
-@click.version_option(latentprobe.__version__, prog_name="latentprobe")
+@click.version_option(__version__, prog_name="latentprobe")
 def main():
     """Does a trained VAE's latent z carry information about x?"""
 
 
-@main.command()
+@main.command("extract")
 @click.argument("checkpoint", type=click.Path())
-@click.option(
-    "-o", "--output", type=click.Path(), help="Stats file [default: CHECKPOINT.stats.h5]."
-)
+@click.option("-o", "--output", type=click.Path(), help="Stats file [default: NAME.stats.h5].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @model_options
+@prior_options
 @data_options
+@settings_options(ENCODING)
 @run_options
 @handle_errors
-def extract(checkpoint, output, force, **p):
+def extract_command(checkpoint, output, force, **p):
     """Encode a dataset with CHECKPOINT and stream mu/logvar into an HDF5 stats file."""
     output = Path(output or f"{Path(checkpoint).stem}.stats.h5")
     check_output_path(output, force=force)
-    loaded, source = load_source(checkpoint, p)
-    extract_to_file(
-        loaded,
-        source,
+    encoding = build("encoding", EncodeOptions, p)
+    workflow.extract_file(
+        _model(checkpoint, p),
+        _data(p),
         output,
+        encoding=encoding,
+        prior=_prior(p),
         force=force,
-        batch_size=p["batch_size"],
-        device=p["device"],
-        num_workers=p["num_workers"],
-        encode=encode_function(p["encode_spec"]),
-        param=p["param"],
-        prior=prior_override(p),
-        seed=p["seed"],
-        progress=show_progress(p["quiet"]),
-        options=click.get_current_context().params,
-        command_line=command_line(),
+        **_run(p),
     )
     click.echo(f"wrote {output}", err=True)
 
 
-@main.command()
+@main.command("analyze")
 @click.argument("source", type=click.Path())
-@click.option("-o", "--output", type=click.Path(), help="Report [default: SOURCE.report.h5].")
+@click.option("-o", "--output", type=click.Path(), help="Report [default: NAME.report.h5].")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 @click.option("--plots", type=click.Path(file_okay=False), help="Write PNG figures here.")
-@analysis_options
-@probe_options
+@selection_options
+@settings_options(ANALYSIS_SETTINGS)
+@settings_options(THRESHOLDS)
+@prior_file_option
 @model_options
+@prior_options
 @data_options
+@settings_options(ENCODING)
 @run_options
 @handle_errors
-def analyze(source, output, force, as_json, plots, **p):
+def analyze_command(source, output, force, as_json, plots, **p):
     """Decide whether z carries information about x (SOURCE: checkpoint or stats file)."""
     output = Path(output or f"{Path(source).name.split('.')[0]}.report.h5")
     check_output_path(output, force=force)
-    stats, x = stats_and_inputs(source, p)
-    report = run_report(
-        stats,
+    report = workflow.analyze_source(
+        source,
+        model=_model(source, p),
+        data_spec=_data(p),
+        encoding=build("encoding", EncodeOptions, p),
+        prior=_prior(p),
+        labels_file=p["labels_file"],
         only=p["only"],
         skip=p["skip"],
-        options=analysis_settings(p),
-        thresholds=Thresholds(
-            p["kl_threshold"], p["collapsed_fraction"], p["mi_threshold"], p["au_threshold"]
-        ),
-        x=x,
+        options={name: build(name, cls, p) for name, cls in ANALYSIS_SETTINGS.items()},
+        thresholds=build("thresholds", Thresholds, p),
+        **_run(p),
     )
     report.write(output, force=force)
     if plots:
@@ -104,30 +171,13 @@ def analyze(source, output, force, as_json, plots, **p):
     click.echo(f"wrote {output}", err=True)
 
 
-def analysis_settings(p: dict) -> AnalysisOptions:
-    probes = ProbeConfig(
-        folds=p["folds"],
-        permutations=p["permutations"],
-        samples=p["probe_samples"],
-        seed=p["seed"],
-        n_jobs=p["jobs"],
-    )
-    return AnalysisOptions(
-        seed=p["seed"],
-        au_threshold=p["au_threshold"],
-        mi_samples=p["samples"],
-        max_samples=p["max_samples"],
-        probes=probes,
-    )
-
-
 @main.command()
 def formats():
-    """List the checkpoint formats, encoder conventions and data sources recognised."""
+    """List the checkpoint formats, encoder conventions, analyses and data sources."""
     click.echo("Checkpoint formats:")
     for fmt in checkpoints.FORMATS:
-        flag = " [needs --trust-checkpoint]" if fmt.needs_trust else ""
-        click.echo(f"  {fmt.name:18} {fmt.description}{flag}")
+        flags = " [needs --arch]" * fmt.needs_arch + " [needs --trust-checkpoint]" * fmt.needs_trust
+        click.echo(f"  {fmt.name:18} {fmt.description}{flags}")
     click.echo("Encoder outputs (from --encode, model.encode or model.encoder):")
     for name, _, _ in adapters.OUTPUT_CONVENTIONS:
         click.echo(f"  {name}")

@@ -1,24 +1,24 @@
-"""Options shared by the verbs, and the error handling every verb gets."""
+"""Click options: hand-written for the model and data, generated for every options
+dataclass (the analyses' in the table, the encoder's, the verdict's thresholds), so that each
+default has one source."""
 
 from __future__ import annotations
 
-import functools
 import json
-import shlex
-import sys
-import warnings
 
 import click
 
-from latentprobe.errors import LatentprobeError
-from latentprobe.stats import Prior
+from latentprobe.extraction import EncodeOptions
+from latentprobe.options import CliField, cli_fields
+from latentprobe.registry import ANALYSES
+from latentprobe.verdict import Thresholds
 
 
-def _floats(text: str | None):
+def _floats(ctx, param, text):
     if text is None:
         return None
     try:
-        values = [float(v) for v in text.split(",")]
+        values = tuple(float(v) for v in text.split(","))
     except ValueError as e:
         raise click.BadParameter(
             f"expected a number or comma-separated numbers, got {text!r}"
@@ -49,7 +49,7 @@ def _shape(ctx, param, text):
         ) from e
 
 
-def _compose(*decorators):
+def compose(*decorators):
     def apply(f):
         for decorator in reversed(decorators):
             f = decorator(f)
@@ -58,7 +58,7 @@ def _compose(*decorators):
     return apply
 
 
-model_options = _compose(
+model_options = compose(
     click.option(
         "--arch",
         help="Model class for weights-only checkpoints: module:Class or "
@@ -80,18 +80,22 @@ model_options = _compose(
         help="module:function called as function(model, x) "
         "-> (mu, logvar), for encoders no built-in convention fits.",
     ),
-    click.option(
-        "--param",
-        type=click.Choice(["logvar", "logstd", "std", "var"]),
-        default="logvar",
-        show_default=True,
-        help="What the encoder's second output is.",
-    ),
-    click.option("--prior-mean", help="Prior mean: one number or one per unit (comma-separated)."),
-    click.option("--prior-logvar", help="Prior log-variance: one number or one per unit."),
 )
 
-data_options = _compose(
+prior_options = compose(
+    click.option("--prior-mean", callback=_floats, help="Prior mean: one number or one per unit."),
+    click.option(
+        "--prior-logvar", callback=_floats, help="Prior log-variance: one number or one per unit."
+    ),
+)
+
+prior_file_option = click.option(
+    "--prior-file",
+    type=click.Path(),
+    help="Mixture prior: .npz with weights (K,), means (K, D), logvars (K, D).",
+)
+
+data_options = compose(
     click.option(
         "--data",
         "data_spec",
@@ -103,141 +107,70 @@ data_options = _compose(
     click.option("--input-shape", callback=_shape, help="Reshape each example, e.g. 1,8,8."),
 )
 
-run_options = _compose(
-    click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True),
-    click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto."),
-    click.option(
-        "--num-workers",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="DataLoader workers (for torch Dataset sources).",
-    ),
-    click.option("--seed", type=int, default=0, show_default=True),
+run_options = compose(
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of every draw."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
     click.option("--debug", is_flag=True, help="Show tracebacks."),
 )
 
-
-analysis_options = _compose(
+selection_options = compose(
     click.option("--only", multiple=True, help="Run only these analyses (comma-separated)."),
     click.option("--skip", multiple=True, help="Skip these analyses (comma-separated)."),
     click.option(
-        "--samples",
-        type=click.IntRange(min=1),
-        default=2,
-        show_default=True,
-        help="Draws of z per example for I(x;z).",
-    ),
-    click.option(
-        "--max-samples",
-        type=click.IntRange(min=2),
-        help="Evaluate I(x;z) at most at this many points z (all N components kept).",
-    ),
-    click.option(
-        "--prior-file",
-        type=click.Path(),
-        help="Mixture prior: .npz with weights (K,), means (K, D), logvars (K, D).",
-    ),
-    click.option(
-        "--au-threshold",
-        type=float,
-        default=0.01,
-        show_default=True,
-        help="Active-unit threshold on the variance of the means.",
-    ),
-    click.option(
-        "--kl-threshold",
-        type=float,
-        default=0.01,
-        show_default=True,
-        help="Per-example KL (nats) below which a unit matches the prior.",
-    ),
-    click.option(
-        "--collapsed-fraction",
-        type=click.FloatRange(0, 1),
-        default=0.99,
-        show_default=True,
-        help="Share of examples under --kl-threshold to call a unit collapsed.",
-    ),
-    click.option(
-        "--mi-threshold",
-        type=float,
-        default=0.01,
-        show_default=True,
-        help="Information (nats) a unit, or z, must exceed to count.",
-    ),
-)
-
-
-probe_options = _compose(
-    click.option(
         "--labels",
+        "labels_file",
         type=click.Path(exists=True),
         help="Extra label sets: .npz (one per array) or .npy.",
     ),
-    click.option(
-        "--folds",
-        type=click.IntRange(min=2),
-        default=5,
-        show_default=True,
-        help="Stratified folds for the probes.",
-    ),
-    click.option(
-        "--permutations",
-        type=click.IntRange(min=1),
-        default=100,
-        show_default=True,
-        help="Permutations for the probes' p-values.",
-    ),
-    click.option(
-        "--probe-samples",
-        type=click.IntRange(min=1),
-        default=2,
-        show_default=True,
-        help="Draws of z per example for the probes on samples.",
-    ),
-    click.option(
-        "--jobs",
-        type=click.IntRange(min=1),
-        default=2,
-        show_default=True,
-        help="Parallel workers for the probes' folds.",
-    ),
 )
 
 
-def prior_from_options(prior_mean, prior_logvar) -> Prior:
-    if prior_mean is None and prior_logvar is None:
-        return Prior.standard_normal()
-    return Prior.diagonal(_floats(prior_mean) or 0.0, _floats(prior_logvar) or 0.0)
+def _click_type(f: CliField):
+    if f.choices:
+        return click.Choice(f.choices)
+    if f.minimum is not None or f.maximum is not None:
+        ranged = click.IntRange if f.type is int else click.FloatRange
+        return ranged(min=f.minimum, max=f.maximum)
+    return f.type
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+def _click_option(f: CliField, dest: str):
+    if f.type is bool:
+        names = (f"{f.flag}/--no-{f.flag[2:]}",)
+        return click.option(*names, dest, default=f.default, show_default=True, help=f.help)
+    return click.option(
+        f.flag,
+        *f.aliases,
+        dest,
+        type=_click_type(f),
+        default=f.default,
+        show_default=f.default is not None,
+        help=f.help,
+    )
 
 
-def handle_errors(command):
-    """Turn a LatentprobeError into one line on stderr and its exit code (unless --debug)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            with warnings.catch_warnings():
-                warnings.showwarning = _one_line_warning
-                return command(*args, **kwargs)
-        except LatentprobeError as e:
-            if kwargs.get("debug"):
-                raise
-            click.echo(f"error: {' '.join(str(e).split())}", err=True)
-            sys.exit(e.exit_code)
-
-    return wrapper
+def dest(group: str, name: str) -> str:
+    """The click parameter name of field ``name`` of options group ``group``."""
+    return f"{group}__{name}"
 
 
-def command_line() -> str:
-    return shlex.join(["latentprobe", *sys.argv[1:]])
+def settings_options(groups: dict[str, type]):
+    """Click options for every flagged field of each options dataclass in ``groups``."""
+    return compose(
+        *(
+            _click_option(f, dest(group, f.name))
+            for group, settings_type in groups.items()
+            for f in cli_fields(settings_type)
+        )
+    )
 
 
-def show_progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+def build(group: str, settings_type: type, params: dict):
+    """``settings_type(**values)`` by keyword from the parsed click parameters."""
+    values = {f.name: params[dest(group, f.name)] for f in cli_fields(settings_type)}
+    return settings_type(**values)
+
+
+ENCODING = {"encoding": EncodeOptions}
+ANALYSIS_SETTINGS = {name: a.options_type for name, a in ANALYSES.items()}
+THRESHOLDS = {"thresholds": Thresholds}

@@ -1,23 +1,29 @@
 """latentprobe: does a trained VAE's latent z carry information about x?"""
 
-__version__ = "0.1.0"
-
-from . import errors  # noqa: E402
-from .checkpoints import load_model  # noqa: E402
-from .data import open_data  # noqa: E402
-from .extraction import extract, extract_to_file  # noqa: E402
-from .report import Report, analyze  # noqa: E402
-from .stats import EncoderStats, Prior  # noqa: E402
+from . import errors
+from .checkpoints import load_model
+from .data import open_data
+from .extraction import EncodeOptions, extract, extract_to_file
+from .registry import ANALYSES, Analysis, register
+from .report import Report, analyze
+from .types import EncoderStats, Prior
+from .verdict import Thresholds
+from .version import __version__
 
 __all__ = [
+    "ANALYSES",
+    "Analysis",
+    "EncodeOptions",
     "EncoderStats",
     "Prior",
     "Report",
-    "analyze",
+    "Thresholds",
     "__version__",
+    "analyze",
     "errors",
     "extract",
     "extract_to_file",
     "load_model",
     "open_data",
+    "register",
 ]

@@ -16,7 +16,7 @@ import pickle
 import re
 import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,22 +36,19 @@ class CheckpointFormat:
 
 
 FORMATS = [
-    CheckpointFormat("state-dict", "torch.save(model.state_dict()); needs --arch", needs_arch=True),
+    CheckpointFormat("state-dict", "torch.save(model.state_dict())", needs_arch=True),
     CheckpointFormat(
         "lightning",
-        "Lightning checkpoint {'state_dict', 'hyper_parameters'}; "
-        "needs --arch, prefix like 'model.' stripped",
+        "Lightning checkpoint {'state_dict', 'hyper_parameters'}; prefix like 'model.' stripped",
         needs_arch=True,
     ),
     CheckpointFormat(
         "model-state-dict",
-        "{'model_state_dict': ...} (pythae model.pt, training scripts); needs --arch",
+        "{'model_state_dict': ...} (pythae model.pt, training scripts)",
         needs_arch=True,
     ),
     CheckpointFormat(
-        "safetensors",
-        ".safetensors weights; needs --arch and the safetensors extra",
-        needs_arch=True,
+        "safetensors", ".safetensors weights (the safetensors extra)", needs_arch=True
     ),
     CheckpointFormat(
         "pythae-folder",
@@ -76,7 +73,6 @@ class LoadedModel:
     files: tuple[Path, ...]
     trusted: bool = False
     dataset: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- architecture
@@ -105,7 +101,7 @@ def _attr_from_file(path: Path, name: str, spec: str):
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         module_spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - running the user's --arch file
         raise ArchitectureError(f"cannot import {path} for --arch {spec!r}: {e}") from e
     if not hasattr(module, name):
         raise ArchitectureError(f"{path} has no class {name!r} (from --arch {spec!r})")
@@ -122,7 +118,7 @@ def build_model(cls: type, kwargs: dict, hyper_parameters: dict | None = None) -
                 kwargs[key] = value
     try:
         model = cls(**kwargs)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - the constructor is the user's code
         raise ArchitectureError(
             f"cannot build {cls.__name__}(**{kwargs}): {e}; check --arch-kwargs"
         ) from e
@@ -219,7 +215,7 @@ def _torch_load(path: Path, map_location, trusted: bool):
                 "code when loaded; re-run with --trust-checkpoint only if you trust its source, "
                 "or save model.state_dict() and pass --arch"
             ) from e
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - the unpickler raises anything on garbage bytes
         raise CheckpointError(
             f"{path} is corrupt or truncated ({_first_line(e)}); re-save it with torch.save"
         ) from e
@@ -227,7 +223,7 @@ def _torch_load(path: Path, map_location, trusted: bool):
         sys.path.insert(0, str(Path.cwd()))
     try:
         return torch.load(path, weights_only=False, map_location=map_location), True
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - a trusted pickle runs its own code
         raise CheckpointError(f"cannot unpickle {path}: {_first_line(e)}") from e
 
 
@@ -308,7 +304,7 @@ def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
         ) from e
     try:
         sd = load_file(str(path), device="cpu")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type
         raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(e)})") from e
     model = build_model(_need_arch(arch, path, "safetensors file"), arch_kwargs)
     load_weights(model, sd, path)
@@ -323,7 +319,7 @@ def _from_torchscript(path: Path, trusted: bool, map_location) -> LoadedModel:
         )
     try:
         model = torch.jit.load(str(path), map_location=map_location)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - a trusted TorchScript archive runs its own code
         raise CheckpointError(f"{path} is a corrupt TorchScript archive ({_first_line(e)})") from e
     return LoadedModel(model, "torchscript", (path,), trusted=True)
 
@@ -335,7 +331,7 @@ def _from_pythae_folder(folder: Path, arch, arch_kwargs, trusted, map_location) 
     config_path, weights_path = folder / "model_config.json", folder / "model.pt"
     try:
         config = json.loads(config_path.read_text())
-    except Exception as e:  # noqa: BLE001
+    except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read {config_path} ({_first_line(e)})") from e
     obj, _ = _torch_load(weights_path, map_location, trusted=False)
     files = (config_path, weights_path)
@@ -380,7 +376,7 @@ def _build_pythae(folder: Path, config: dict, trusted: bool):
     }
     try:
         model = model_cls(config_cls.from_dict(config), **nets)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - pythae's constructors are third-party code
         raise CheckpointError(f"pythae cannot build {model_name} from {folder}: {e}") from e
     return model, tuple(custom)
 

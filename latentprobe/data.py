@@ -15,10 +15,13 @@ Sources (looked up in ``SOURCES``, listed by ``latentprobe formats``):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
+import pickle
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError
+from .errors import DataError, PriorError
+from .types import Prior
 
 X_KEYS = ("x", "X", "data")
 LABEL_KEYS = ("y", "labels", "targets")
@@ -38,7 +42,9 @@ class DataSource:
     """A dataset opened for streaming.
 
     ``n`` is the number of examples (None when a Dataset cannot tell), ``files`` the files
-    read (hashed for provenance), ``label_names`` the label sets each batch carries.
+    read (hashed for provenance), ``label_names`` the label sets each batch carries;
+    ``supports_workers``: ``iter_batches`` uses DataLoader workers (torch Datasets only).
+    ``streamed_digests`` holds SHA-256 digests computed while the batches were read.
     """
 
     description: str
@@ -46,7 +52,13 @@ class DataSource:
     iter_batches: Callable[[int, int], Iterator[Batch]]
     label_names: tuple[str, ...] = ()
     files: tuple[Path, ...] = ()
-    meta: dict = field(default_factory=dict)
+    supports_workers: bool = False
+    streamed_digests: dict = field(default_factory=dict)
+
+    def digests(self) -> dict[str, str]:
+        """SHA-256 of every file read: from the bytes as they were streamed when the whole
+        file passed through, else from a pass over the file."""
+        return {str(p): self.streamed_digests.get(str(p)) or sha256_file(p) for p in self.files}
 
 
 def sha256_file(path: Path) -> str:
@@ -68,7 +80,7 @@ def _as_numpy(array, what: str) -> np.ndarray:
         return array.detach().cpu().numpy()
     try:
         return np.asarray(array)
-    except Exception as e:  # noqa: BLE001 - any conversion failure is a data problem
+    except (TypeError, ValueError) as e:
         raise DataError(f"{what} is not an array ({type(array).__name__}): {e}") from e
 
 
@@ -82,7 +94,7 @@ def encode_labels(labels, name: str) -> np.ndarray:
         return arr
     try:
         _, codes = np.unique(arr.astype(str), return_inverse=True)
-    except Exception as e:  # noqa: BLE001
+    except (TypeError, ValueError) as e:
         raise DataError(f"labels {name!r} of type {arr.dtype} cannot be encoded as classes") from e
     return codes.astype(np.int64)
 
@@ -141,7 +153,8 @@ def from_dataset(dataset, *, description: str = "dataset") -> DataSource:
             else:
                 yield (item[0] if isinstance(item, (tuple, list)) else item).float(), {}
 
-    return DataSource(description, n, iter_batches, ("y",) if has_labels else ())
+    labels = ("y",) if has_labels else ()
+    return DataSource(description, n, iter_batches, labels, supports_workers=True)
 
 
 # --------------------------------------------------------------------------- file sources
@@ -175,7 +188,7 @@ def _label_dict(mapping, labels_keys, path: Path) -> dict[str, np.ndarray]:
 def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
     try:
         arrays = dict(np.load(path, allow_pickle=False))
-    except Exception as e:  # noqa: BLE001
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {path} as .npz ({e}); pass a valid numpy archive") from e
     key = _pick(arrays, X_KEYS, x_key, "array", path)
     if key is None:
@@ -185,8 +198,37 @@ def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
     return source
 
 
-def _open_npy(path: Path) -> DataSource:
-    """Read rows straight from the file so memory is bounded by the batch, not by N."""
+class _HashingRows:
+    """Reads row ranges of an uncompressed array file; bytes read in order from the start
+    are hashed as they pass, so a complete read also yields the file's SHA-256."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple, dtype: np.dtype, digests: dict):
+        self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self.digests, self.sha = digests, hashlib.sha256()
+        with open(path, "rb") as f:
+            self.sha.update(f.read(offset))
+        self.hashed = offset
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        begin = self.offset + start * self.row_bytes
+        buffer = bytearray((stop - start) * self.row_bytes)
+        with open(self.path, "rb", buffering=0) as f:
+            f.seek(begin)
+            f.readinto(buffer)
+        self._hash(begin, buffer)
+        return np.frombuffer(buffer, dtype=self.dtype).reshape((stop - start, *self.shape[1:]))
+
+    def _hash(self, begin: int, buffer: bytearray) -> None:
+        if begin != self.hashed:
+            return
+        self.sha.update(buffer)
+        self.hashed += len(buffer)
+        if self.hashed == self.path.stat().st_size:
+            self.digests[str(self.path)] = self.sha.hexdigest()
+
+
+def _npy_header(path: Path) -> tuple[tuple, bool, np.dtype, int]:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -194,36 +236,36 @@ def _open_npy(path: Path) -> DataSource:
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            offset = f.tell()
-    except Exception as e:  # noqa: BLE001
+            return shape, fortran, dtype, f.tell()
+    except (OSError, ValueError) as e:
         raise DataError(f"cannot read {path} as .npy ({e}); pass a valid numpy array file") from e
+
+
+def _open_npy(path: Path) -> DataSource:
+    """Read rows straight from the file so memory is bounded by the batch, not by N; the
+    file is hashed as it is read."""
+    shape, fortran, dtype, offset = _npy_header(path)
     if dtype.kind not in "biuf":
         raise DataError(f"{path} is not numeric (dtype {dtype}); pass a numeric array")
     if len(shape) == 0 or shape[0] == 0:
         raise DataError(f"{path} holds no examples (shape {shape}); pass non-empty data")
     if fortran:
-        x = np.load(path, allow_pickle=False)
-        return DataSource(
-            str(path), len(x), _array_batches(lambda a, b: x[a:b], len(x), {}), (), (path,)
-        )
-    row = int(np.prod(shape[1:], dtype=np.int64))
-    expected = offset + shape[0] * row * dtype.itemsize
+        source = from_arrays(np.load(path, allow_pickle=False), description=str(path))
+        source.files = (path,)
+        return source
+    expected = offset + shape[0] * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
     if path.stat().st_size < expected:
         raise DataError(f"{path} is truncated ({path.stat().st_size} of {expected} bytes)")
-
-    def read(start: int, stop: int) -> np.ndarray:
-        with open(path, "rb") as f:
-            f.seek(offset + start * row * dtype.itemsize)
-            flat = np.fromfile(f, dtype=dtype, count=(stop - start) * row)
-        return flat.reshape((stop - start, *shape[1:]))
-
-    return DataSource(str(path), shape[0], _array_batches(read, shape[0], {}), (), (path,))
+    digests: dict = {}
+    read = _HashingRows(path, offset, shape, dtype, digests)
+    batches = _array_batches(read, shape[0], {})
+    return DataSource(str(path), shape[0], batches, (), (path,), streamed_digests=digests)
 
 
 def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
     try:
         obj = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # noqa: BLE001
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
         raise DataError(f"cannot read {path} as tensors ({e}); save tensors with torch.save") from e
     if isinstance(obj, (tuple, list)):
         obj = {"x": obj[0], **({"y": obj[1]} if len(obj) > 1 else {})}
@@ -249,9 +291,7 @@ def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
                 raise DataError(f"{path}: no dataset {key or 'x/X/data'}; use {path}:/path/to/x")
             shape, dtype = f[key].shape, f[key].dtype
             labels = _label_dict(f, labels_keys, path)
-    except DataError:
-        raise
-    except Exception as e:  # noqa: BLE001
+    except (OSError, KeyError, ValueError, TypeError) as e:
         raise DataError(f"cannot read {path} as HDF5 ({e}); pass a valid HDF5 file") from e
     _check_x(np.empty((shape[0] if shape else 0, 1), dtype), f"{path}:{key}")
     _check_labels(labels, shape[0], str(path))
@@ -282,7 +322,7 @@ def import_from_spec(spec: str, what: str, error=DataError):
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - importing the user's module runs the user's code
         raise error(f"cannot import module {module_name!r} for {what} {spec!r}: {e}") from e
     if not hasattr(module, attr):
         raise error(f"module {module_name!r} has no attribute {attr!r} (from {what} {spec!r})")
@@ -366,11 +406,27 @@ def reshaped(source: DataSource, shape: tuple[int, ...]) -> DataSource:
                     f"cannot reshape examples of shape {tuple(x.shape[1:])} to {shape}"
                 ) from e
 
-    return DataSource(
-        source.description,
-        source.n,
-        iter_batches,
-        source.label_names,
-        source.files,
-        {**source.meta, "input_shape": list(shape)},
-    )
+    return dataclasses.replace(source, iter_batches=iter_batches)
+
+
+def read_labels_file(path) -> dict[str, np.ndarray]:
+    """Label sets from an .npz (one per array) or an .npy (named after the file)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            return {path.stem: encode_labels(np.load(path, allow_pickle=False), path.stem)}
+        with np.load(path, allow_pickle=False) as f:
+            return {name: encode_labels(f[name], name) for name in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read labels from {path} ({e}); pass an .npz or .npy") from e
+
+
+def read_prior_file(path) -> Prior:
+    """A mixture prior from an .npz with weights (K,), means (K, D) and logvars (K, D)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return Prior.mixture(f["weights"], f["means"], f["logvars"])
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise PriorError(
+            f"cannot read prior file {path} ({e}); expected an .npz with weights, means and logvars"
+        ) from e

@@ -1,7 +1,9 @@
-"""Errors a user can fix, one class per kind of failure.
+"""Errors a user can fix, one class per thing to fix.
 
 The command line maps each class to its own exit code (``exit_code``) and prints the
-message on one line; the Python API raises them as they are.
+message on one line; the Python API raises them as they are. The class names the cause, not
+the module that noticed it: a CUDA device that is missing is a ``DeviceError`` wherever it is
+found.
 """
 
 
@@ -9,6 +11,12 @@ class LatentprobeError(Exception):
     """Base class of every error latentprobe raises on bad input."""
 
     exit_code = 1
+
+
+class OptionsError(LatentprobeError):
+    """An option's value, or a combination of options, cannot work (same code as click's)."""
+
+    exit_code = 2
 
 
 class CheckpointError(LatentprobeError):
@@ -29,14 +37,18 @@ class ArchitectureError(LatentprobeError):
     exit_code = 5
 
 
-class EncoderOutputError(LatentprobeError):
-    """The encoder returned something that is not a diagonal Gaussian of the right shape."""
+class PosteriorError(LatentprobeError):
+    """Posterior parameters are not finite diagonal Gaussians of one shape (N, D)."""
 
     exit_code = 6
 
 
+class EncoderOutputError(PosteriorError):
+    """The encoder returned something that is not a diagonal Gaussian of the right shape."""
+
+
 class DataError(LatentprobeError):
-    """The data or labels cannot be read, are empty, or do not line up."""
+    """The data or a label file cannot be read, is empty, or does not line up."""
 
     exit_code = 7
 
@@ -54,6 +66,18 @@ class OutputError(LatentprobeError):
 
 
 class AnalysisError(LatentprobeError):
-    """An analysis was asked for with options or inputs it cannot work with."""
+    """An analysis cannot run on the inputs it was given (probes without labels, ...)."""
 
     exit_code = 10
+
+
+class PriorError(LatentprobeError):
+    """The prior given (options or a prior file) is malformed or does not fit the units."""
+
+    exit_code = 11
+
+
+class DeviceError(LatentprobeError):
+    """The device asked for (``--device cuda``) is not available."""
+
+    exit_code = 12

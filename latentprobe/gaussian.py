@@ -116,15 +116,15 @@ def log_mixture_density_per_unit(
 
 
 def sample_posteriors(
-    mu, logvar, n_samples: int, generator: np.random.Generator, rows=None
+    mu, logvar, draws: int, generator: np.random.Generator, rows=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw z = mu + sigma * eps for the given example rows (default all), ``n_samples`` each.
+    """Draw z = mu + sigma * eps for the given example rows (default all), ``draws`` each.
 
-    Returns (z, example_index) with z of shape (len(rows) * n_samples, D), ordered example
+    Returns (z, example_index) with z of shape (len(rows) * draws, D), ordered example
     by example. The noise comes from ``generator`` (numpy, float64), so a seed fixes it.
     """
     rows = np.arange(mu.shape[0]) if rows is None else np.asarray(rows)
-    index = np.repeat(rows, n_samples)
+    index = np.repeat(rows, draws)
     eps = as_float64_tensor(generator.standard_normal((len(index), mu.shape[1])), mu.device)
     index_t = torch.as_tensor(index, device=mu.device)
     return mu[index_t] + torch.exp(0.5 * logvar[index_t]) * eps, index_t

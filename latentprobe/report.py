@@ -1,32 +1,30 @@
-"""The report: statistics, analysis results and verdict; to HDF5, JSON and text.
-
-HDF5 layout (documented in docs/report-format.md): the stats file's /encoder, /labels and
-/prior, plus /analyses/<name>/ (one group per analysis) and /verdict.
-"""
+"""Run the analyses of the table on encoder statistics, decide the verdict, and keep it all
+together as a ``Report`` (written to and read from HDF5 by ``store``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
-from . import __version__
-from .analysis import ANALYSES, AnalysisOptions, run_analyses, select
-from .analyzers.result import finite_or_none
-from .atomic import atomic_path
-from .errors import StatsFileError
-from .stats import REPORT_FORMAT, EncoderStats, open_latentprobe_file, read_stats, write_stats
+from . import store, verdict
+from .errors import OptionsError
+from .registry import ANALYSES, AnalysisInputs, select
+from .types import EncoderStats
 from .verdict import Thresholds, Verdict, decide
+from .version import __version__
 
 
 @dataclass(frozen=True)
 class Report:
+    """Statistics, one result per analysis that ran (in table order), the verdict, and the
+    analysis provenance."""
+
     stats: EncoderStats
     results: dict
     verdict: Verdict
@@ -34,147 +32,59 @@ class Report:
 
     def write(self, path, *, force: bool = False) -> Path:
         """Write the report atomically (temporary name, renamed when complete)."""
-        with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-            write_stats(f, self.stats, kind=REPORT_FORMAT)
-            for name, result in self.results.items():
-                group = f.create_group(f"analyses/{name}")
-                group.attrs["description"] = ANALYSES[name].description
-                result.write(group)
-            self.verdict.write(f.create_group("verdict"))
-            f.attrs["analysis_provenance"] = json.dumps(self.provenance, sort_keys=True)
-        return Path(path)
+        described = {n: (ANALYSES[n].description, r) for n, r in self.results.items()}
+        return store.write_report_file(
+            path,
+            self.stats,
+            described,
+            self.verdict,
+            self.provenance,
+            force=force,
+            rule=(verdict.__doc__ or "").strip(),
+        )
 
     @classmethod
     def read(cls, path) -> Report:
-        with open_latentprobe_file(path) as f:
-            if "verdict" not in f:
-                raise StatsFileError(
-                    f"{path} is a stats file, not a report; run `latentprobe analyze` on it"
-                )
-            stats = read_stats(f, path)
-            try:
-                results = {
-                    name: ANALYSES[name].result_type.read(group)
-                    for name, group in f["analyses"].items()
-                    if name in ANALYSES
-                }
-                verdict = Verdict.read(f["verdict"])
-                provenance = json.loads(f.attrs.get("analysis_provenance", "{}"))
-            except (KeyError, OSError, ValueError) as e:
-                raise StatsFileError(f"{path} is a damaged report: {e}") from e
-        return cls(stats, results, verdict, provenance)
+        """Read a report; analyses this latentprobe does not know are passed over."""
+        types = {name: analysis.result_type for name, analysis in ANALYSES.items()}
+        return cls(*store.read_report_file(path, types))
 
     def to_dict(self) -> dict:
         """The JSON document of ``latentprobe analyze --json`` (all quantities in nats)."""
-        au = self.results.get("active_units")
-        kl = self.results.get("kl_divergence")
-        mi = self.results.get("mutual_information")
-        return {
-            "verdict": self.verdict.model,
-            "z_informative": self.verdict.z_informative,
-            "n_examples": self.stats.n_examples,
-            "n_units": self.stats.n_units,
-            "units": "nats",
-            "active_units": self.verdict.units_with("active"),
-            "collapsed_units": self.verdict.units_with("collapsed"),
-            "inactive_units": self.verdict.units_with("inactive"),
-            "variance_active_units": au.indices if au else None,
-            "mutual_information": _mi_dict(mi),
-            "rate": _float(kl.total_rate if kl else mi.rate if mi else None),
-            "marginal_kl": _float(mi.marginal_kl if mi else None),
-            "total_correlation": _float(mi.total_correlation if mi else None),
-            "per_unit": [self._unit(i, au, kl, mi) for i in range(self.stats.n_units)],
-            "probes": _probes_dict(self.results.get("probes")),
-            "probe_evidence": self.verdict.probe_evidence,
-            "notes": list(self.verdict.notes),
-            "thresholds": self.verdict.thresholds.__dict__,
-        }
+        from .outputs.document import report_document
 
-    def _unit(self, i: int, au, kl, mi) -> dict:
-        return {
-            "index": i,
-            "var_of_means": _float(au.var_of_means[i] if au else None),
-            "kl": _float(kl.per_unit_rate[i] if kl else None),
-            "mi": _float(mi.per_unit_mi[i] if mi else None),
-            "mi_stderr": _float(mi.per_unit_mi_stderr[i] if mi else None),
-            "marginal_kl": _float(mi.per_unit_marginal_kl[i] if mi else None),
-            "status": self.verdict.unit_status[i],
-        }
+        return report_document(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        from .outputs.document import report_json
+
+        return report_json(self)
 
 
-def _float(value):
-    return None if value is None else finite_or_none(float(value))
+def _options(given: Mapping | None, names) -> dict:
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(ANALYSES))
+    if unknown:
+        raise OptionsError(f"options given for unknown analysis {unknown[0]!r}")
+    for name, value in given.items():
+        if not isinstance(value, ANALYSES[name].options_type):
+            expected = ANALYSES[name].options_type.__name__
+            raise OptionsError(f"options for {name!r} must be a {expected}")
+    return {n: given.get(n) or ANALYSES[n].options_type() for n in names}
 
 
-def _mi_dict(mi) -> dict | None:
-    if mi is None:
-        return None
+def _provenance(names, options: dict, seed: int, x, thresholds: Thresholds) -> dict:
     return {
-        "nats": _float(mi.nats),
-        "stderr": _float(mi.stderr),
-        "ci95": [_float(mi.ci95_low), _float(mi.ci95_high)],
-        "log_n": _float(mi.log_n),
-        "near_ceiling": mi.near_ceiling,
-        "rate": _float(mi.rate),
-        "marginal_kl": _float(mi.marginal_kl),
-        "samples_per_example": mi.samples_per_example,
-        "n_points": mi.n_points,
-        "stderr_method": mi.stderr_method,
+        "analyses": list(names),
+        "options": {n: dataclasses.asdict(o) for n, o in options.items()},
+        "seed": seed,
+        "inputs_x_given": x is not None,
+        "thresholds": dataclasses.asdict(thresholds),
+        "latentprobe_version": __version__,
+        "torch_version": str(torch.__version__),
+        "numpy_version": np.__version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _probe_set_dict(r) -> dict:
-    return {
-        "task": r.task,
-        "skipped": r.skipped or None,
-        "n_used": r.n_used,
-        "n_missing": r.n_missing,
-        "n_classes": r.n_classes,
-        "folds": r.folds,
-        "accuracy": _float(r.accuracy),
-        "mean_accuracy": _float(r.mean_accuracy),
-        "mlp_accuracy": _float(r.mlp_accuracy),
-        "mlp_mean_accuracy": _float(r.mlp_mean_accuracy),
-        "x_accuracy": _float(r.x_accuracy),
-        "prior_accuracy": _float(r.prior_accuracy),
-        "chance": _float(r.chance),
-        "p_value": _float(r.p_value),
-        "p_value_min": _float(r.p_value_min),
-        "ci95": [_float(v) for v in r.accuracy_ci95],
-        "cross_entropy_nats": _float(r.cross_entropy_nats),
-        "class_entropy_nats": _float(r.class_entropy_nats),
-        "mi_lower_bound_nats": _float(r.mi_lower_bound_nats),
-        "mi_lower_bound_ci95": [_float(v) for v in r.mi_lower_bound_ci95],
-        "control_accuracy": _float(r.control_accuracy),
-        "selectivity": _float(r.selectivity),
-        "mdl_bits": _float(r.mdl_bits),
-        "uniform_bits": _float(r.uniform_bits),
-        "compression": _float(r.compression),
-        "per_unit": [
-            {"index": i, "accuracy": _float(a), "p_value": _float(p), "corrected_p": _float(h)}
-            for i, (a, p, h) in enumerate(
-                zip(r.per_unit_accuracy, r.per_unit_p_value, r.per_unit_p_holm, strict=True)
-            )
-        ],
-        "notes": list(r.notes),
-    }
-
-
-def _probes_dict(probes) -> dict | None:
-    if probes is None:
-        return None
-    return {name: _probe_set_dict(r) for name, r in probes.label_sets.items()}
-
-
-def per_unit_table(report: Report) -> np.ndarray:
-    """(D, 3) array: variance of means, KL rate, I(x;z_i) (NaN where not computed)."""
-    rows = report.to_dict()["per_unit"]
-    return np.array(
-        [[np.nan if r[k] is None else r[k] for k in ("var_of_means", "kl", "mi")] for r in rows]
-    )
 
 
 def analyze(
@@ -182,27 +92,21 @@ def analyze(
     *,
     only=(),
     skip=(),
-    options: AnalysisOptions | None = None,
+    options: Mapping | None = None,
     thresholds: Thresholds | None = None,
+    seed: int = 0,
     x=None,
 ) -> Report:
     """Run the chosen analyses on ``stats`` and decide the verdict.
 
-    ``x``, the inputs (N, ...), is optional: the probes use it for their reference probe on
-    x and for the control task.
+    ``options`` maps an analysis name to its options object (defaults for the others);
+    ``x``, the inputs (N, ...), is optional: analyses that use it (the probes' reference
+    probe on x and control task) run without it, with a note.
     """
-    names = select(only, skip, has_labels=bool(stats.labels))
-    options = options or AnalysisOptions()
-    results = run_analyses(stats, names, options, x)
-    verdict = decide(stats.n_units, **results, thresholds=thresholds)
-    provenance = {
-        "analyses": names,
-        "options": dataclasses.asdict(options),
-        "inputs_x_given": x is not None,
-        "thresholds": dataclasses.asdict(verdict.thresholds),
-        "latentprobe_version": __version__,
-        "torch_version": str(torch.__version__),
-        "numpy_version": np.__version__,
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    return Report(stats, results, verdict, provenance)
+    inputs = AnalysisInputs(stats, x)
+    names = select(only, skip, available=inputs.available())
+    chosen = _options(options, names)
+    results = {n: ANALYSES[n].run(inputs, chosen[n], seed) for n in names}
+    thresholds = thresholds or Thresholds()
+    decided = decide(stats.n_units, results, analyses=ANALYSES, thresholds=thresholds)
+    return Report(stats, results, decided, _provenance(names, chosen, seed, x, thresholds))

@@ -14,6 +14,7 @@ from latentprobe.cli.main import main
 from models import NaNAfterVAE
 
 from latentprobe.errors import (
+    AnalysisError,
     ArchitectureError,
     CheckpointError,
     DataError,
@@ -21,7 +22,7 @@ from latentprobe.errors import (
     OutputError,
     UnsafeCheckpointError,
 )
-from latentprobe.stats import EncoderStats
+from latentprobe.types import EncoderStats
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -265,7 +266,8 @@ def test_tiny_stats_files_are_valid():
         result = run("analyze", f"n{n}.h5", "--json", "-o", f"r{n}.h5")
         assert result.exit_code == 0, result.stderr
         doc = json.loads(result.stdout)
-        assert doc["n_examples"] == n and doc["mutual_information"]["nats"] is not None
+        assert doc["n_examples"] == n
+        assert doc["analyses"]["mutual_information"]["nats"] is not None
 
 
 # ----------------------------------------------------------------------------- probes
@@ -276,21 +278,22 @@ def test_analyze_reports_probes_with_the_documented_keys():
         "analyze", FIXTURES / "healthy.pt", "--json", "--permutations", "20", "--plots", "figs"
     )
     assert result.exit_code == 0, result.stderr
-    probe = json.loads(result.stdout)["probes"]["digit"]
+    probe = json.loads(result.stdout)["analyses"]["probes"]["label_sets"]["digit"]
     for key in (
         "accuracy",
         "mean_accuracy",
         "chance",
         "p_value",
-        "ci95",
+        "accuracy_ci95",
         "selectivity",
         "mi_lower_bound_nats",
         "mdl_bits",
         "compression",
-        "per_unit",
+        "per_unit_accuracy",
+        "per_unit_p_holm",
     ):
         assert key in probe
-    assert set(probe["per_unit"][0]) >= {"index", "accuracy", "corrected_p"}
+    assert len(probe["per_unit_accuracy"]) == 4
     assert probe["x_accuracy"] > 0.9  # the inputs were at hand: the reference ran
     assert Path("figs/probes_digit.png").stat().st_size > 1000
     text = run("analyze", "healthy.report.h5", "-o", "again.h5", "--permutations", "20").stdout
@@ -314,7 +317,8 @@ def test_labels_file_and_its_errors():
         "r.h5",
     )
     assert result.exit_code == 0, result.stderr
-    assert set(json.loads(result.stdout)["probes"]) == {"digit", "parity"}
+    label_sets = json.loads(result.stdout)["analyses"]["probes"]["label_sets"]
+    assert set(label_sets) == {"digit", "parity"}
     np.save("short.npy", np.arange(10) % 2)
     result = run("analyze", "s.h5", "--labels", "short.npy", "-o", "r2.h5")
     assert_one_line_error(result, result.exit_code, "10 entries", "r2.h5")
@@ -323,7 +327,7 @@ def test_labels_file_and_its_errors():
 def test_probes_without_labels_is_a_clear_error():
     _fake_stats("nolabels.h5", np.zeros((20, 2)), np.zeros((20, 2)))
     result = run("analyze", "nolabels.h5", "--only", "probes", "-o", "r.h5")
-    assert_one_line_error(result, result.exit_code, "probes need labels", "r.h5")
+    assert_one_line_error(result, AnalysisError.exit_code, "'probes' needs labels", "r.h5")
     assert run("analyze", "nolabels.h5", "-o", "r.h5").exit_code == 0  # skipped by default
 
 
@@ -399,11 +403,11 @@ def test_torch_dataset_source_with_workers(tuple_model):
 
 
 def test_inputs_are_read_only_when_the_probes_run(monkeypatch):
-    import latentprobe.cli.sources as sources
+    import latentprobe.workflow as workflow
 
     calls = []
-    real = sources.collect_inputs
-    monkeypatch.setattr(sources, "collect_inputs", lambda s: calls.append(1) or real(s))
+    real = workflow.collect_inputs
+    monkeypatch.setattr(workflow, "collect_inputs", lambda s, n: calls.append(1) or real(s, n))
     skip = run("analyze", FIXTURES / "healthy.pt", "--skip", "probes", "-o", "a.h5")
     assert skip.exit_code == 0 and calls == []
     probed = run(

@@ -13,14 +13,17 @@ from models import NaNAfterVAE, TupleVAE
 
 import latentprobe
 from latentprobe.errors import (
-    AnalysisError,
     DataError,
+    DeviceError,
     EncoderOutputError,
+    OptionsError,
     OutputError,
+    PosteriorError,
+    PriorError,
     StatsFileError,
 )
 from latentprobe.extraction import extract_to_file
-from latentprobe.stats import EncoderStats, Prior
+from latentprobe.types import EncoderStats, Prior
 
 RNG = np.random.default_rng(4)
 X = RNG.normal(size=(230, 6)).astype(np.float32)
@@ -51,8 +54,8 @@ def test_file_round_trip_matches_memory(tuple_model, data_npz, tmp_path):
     np.testing.assert_array_equal(stats.labels["y"], np.load(data_npz)["y"])
     assert stats.prior.kind == "standard_normal"
     with h5py.File(out) as f:
-        assert f["encoder/mu"].chunks is not None and f["encoder/mu"].compression == "gzip"
-        assert f["encoder/mu"].maxshape == (None, 3)
+        assert f["encoder/mu"].chunks is not None and f["encoder/mu"].compression is None
+        assert f["encoder/mu"].maxshape == (None, 3) and f["encoder/mu"].dtype == np.float32
         assert f.attrs["latentprobe_format"] == "latentprobe-stats"
 
 
@@ -68,7 +71,7 @@ def test_provenance(tmp_path, data_npz):
         tmp_path / "s.h5",
         prior=prior,
         seed=7,
-        command_line="latentprobe extract m.pt",
+        provenance={"command_line": "latentprobe extract m.pt"},
     )
     provenance = EncoderStats.load(out).provenance
     digest = hashlib.sha256((tmp_path / "m.pt").read_bytes()).hexdigest()
@@ -157,9 +160,11 @@ def test_foreign_and_damaged_stats_files(tmp_path, tuple_model):
         EncoderStats.load(tmp_path / "s.h5")
 
 
-def test_stats_validate_shapes():
-    with pytest.raises(StatsFileError, match=r"same shape \(N, D\), got \(4, 2\) and \(4, 3\)"):
+def test_in_memory_posteriors_are_validated_as_posteriors_not_files():
+    with pytest.raises(PosteriorError, match=r"same shape \(N, D\), got \(4, 2\) and \(4, 3\)"):
         EncoderStats(np.zeros((4, 2)), np.zeros((4, 3)))
+    with pytest.raises(PosteriorError, match="real numbers"):
+        EncoderStats(np.zeros((4, 2), complex), np.zeros((4, 2)))
 
 
 def test_temporary_name_is_in_the_target_folder(tmp_path, tuple_model, monkeypatch):
@@ -170,22 +175,48 @@ def test_temporary_name_is_in_the_target_folder(tmp_path, tuple_model, monkeypat
         seen.append(os.fspath(name))
         return real_file(name, *args, **kwargs)
 
-    monkeypatch.setattr("latentprobe.extraction.h5py.File", spy)
+    monkeypatch.setattr("latentprobe.store.h5py.File", spy)
     extract_to_file(tuple_model, X, tmp_path / "s.h5")
     assert os.path.dirname(seen[0]) == str(tmp_path) and seen[0].endswith(".tmp")
 
 
-def test_torch_threads_are_restored_after_sharing_a_core(tuple_model, tmp_path):
-    before = torch.get_num_threads()
-    extract_to_file(tuple_model, X, tmp_path / "s.h5", batch_size=10)
-    assert torch.get_num_threads() == before
+def test_options_are_checked_before_any_work(tuple_model, tmp_path):
+    with pytest.raises(OptionsError, match="--batch-size must be at least 1"):
+        latentprobe.extract(tuple_model, X, batch_size=0)
+    with pytest.raises(OptionsError, match="--num-workers applies to torch Dataset"):
+        extract_to_file(tuple_model, X, tmp_path / "s.h5", num_workers=2)
+    assert not (tmp_path / "s.h5").exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_missing_cuda_device_is_a_device_error(tuple_model):
+    with pytest.raises(DeviceError, match="no CUDA device"):
+        latentprobe.extract(tuple_model, X, device="cuda")
+
+
+def test_a_streamed_npy_file_is_hashed_as_it_is_read(tuple_model, tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", X)
+    calls = []
+    monkeypatch.setattr("latentprobe.data.sha256_file", lambda p: calls.append(p) or "second pass")
+    out = extract_to_file(tuple_model, tmp_path / "x.npy", tmp_path / "s.h5", batch_size=64)
+    digest = hashlib.sha256((tmp_path / "x.npy").read_bytes()).hexdigest()
+    assert EncoderStats.load(out).provenance["data_sha256"] == {str(tmp_path / "x.npy"): digest}
+    assert calls == []  # no second pass over the data file
+
+
+def test_a_file_of_several_chunks_round_trips(tuple_model, tmp_path, monkeypatch):
+    monkeypatch.setattr("latentprobe.store.CHUNK_BYTES", 1024)  # 85 rows of 3 float32
+    out = extract_to_file(tuple_model, X, tmp_path / "s.h5", batch_size=64)
+    with h5py.File(out) as f:
+        assert f["encoder/mu"].chunks[0] == 85 and f["encoder/mu"].shape[0] == 230
+    np.testing.assert_array_equal(EncoderStats.load(out).mu, latentprobe.extract(tuple_model, X).mu)
 
 
 def test_a_prior_that_does_not_fit_the_units_is_refused(tuple_model, tmp_path):
     two_units = Prior.diagonal([0.0, 1.0], 0.0)  # the model has 3 units
-    with pytest.raises(AnalysisError, match="prior has 2 units but the encoder has 3"):
+    with pytest.raises(PriorError, match="prior has 2 units but the encoder has 3"):
         latentprobe.extract(tuple_model, X, prior=two_units)
-    with pytest.raises(AnalysisError, match="prior has 2 units"):
+    with pytest.raises(PriorError, match="prior has 2 units"):
         extract_to_file(tuple_model, X, tmp_path / "s.h5", prior=two_units)
     assert not (tmp_path / "s.h5").exists() and _leftovers(tmp_path) == []
     latentprobe.extract(tuple_model, X, prior=Prior.diagonal([0.0, 1.0, 2.0], 0.5))  # fits

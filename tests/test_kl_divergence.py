@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 from latentprobe.analyzers import kl_divergence
 from latentprobe.analyzers.kl_divergence import histogram_edges
-from latentprobe.stats import Prior
+from latentprobe.types import Prior
 
 
 def test_closed_form_per_example():
@@ -43,7 +43,7 @@ def test_mixture_prior_is_estimated_with_an_error_bar():
     rng = np.random.default_rng(0)
     mu, logvar = rng.normal(size=(300, 2)), np.full((300, 2), -1.0)
     prior = Prior.mixture([0.3, 0.7], [[-1.0, 0.0], [1.0, 0.5]], [[0.0, -0.5], [0.2, 0.0]])
-    result = kl_divergence(mu, logvar, prior=prior, n_samples=64, seed=1)
+    result = kl_divergence(mu, logvar, prior=prior, draws_per_example=64, seed=1)
     assert not result.exact and np.all(result.per_unit_rate_stderr > 0)
     # numerical integration of the per-unit KL for example 0, unit 0
     grid = np.linspace(-12, 12, 100_001)
@@ -65,7 +65,7 @@ def test_a_one_component_mixture_equals_the_closed_form():
     assert exact.exact
     # a two-component mixture of identical standard normals is the standard normal
     twin = Prior.mixture([0.5, 0.5], np.zeros((2, 3)), np.zeros((2, 3)))
-    mc = kl_divergence(mu, logvar, prior=twin, n_samples=32)
+    mc = kl_divergence(mu, logvar, prior=twin, draws_per_example=32)
     assert abs(mc.total_rate - exact.total_rate) < 4 * mc.total_rate_stderr + 1e-12
 
 

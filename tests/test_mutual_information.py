@@ -11,8 +11,8 @@ from linear_gaussian import example
 from scipy.special import logsumexp
 
 from latentprobe.analyzers import mutual_information
-from latentprobe.errors import AnalysisError
-from latentprobe.stats import Prior
+from latentprobe.errors import OptionsError, PosteriorError
+from latentprobe.types import Prior
 
 N = 10_000
 
@@ -21,7 +21,7 @@ N = 10_000
 def linear_gaussian():
     model = example()
     mu, logvar = model.sample(N, seed=0)
-    return model, mu, logvar, mutual_information(mu, logvar, n_samples=2, seed=0)
+    return model, mu, logvar, mutual_information(mu, logvar, draws_per_example=2, seed=0)
 
 
 def test_mutual_information_matches_the_closed_form(linear_gaussian):
@@ -74,7 +74,7 @@ def test_adversarial_inputs_match_a_brute_force_reference(n, d):
     mu = rng.uniform(-10, 10, size=(n, d))
     logvar = rng.uniform(-12, 4, size=(n, d))
     mu[:, 0] = 2.5  # a unit with zero variance of means
-    result = mutual_information(mu, logvar, n_samples=3, seed=5, block_bytes=8 * n * 2)
+    result = mutual_information(mu, logvar, draws_per_example=3, seed=5, block_bytes=8 * n * 2)
     z, index = _draws(mu, logvar, 3, seed=5)
     expected = brute_force(mu, logvar, z, index).mean()
     assert result.nats == pytest.approx(expected, rel=1e-8, abs=1e-8)
@@ -84,7 +84,9 @@ def test_adversarial_inputs_match_a_brute_force_reference(n, d):
 def test_small_n_gives_valid_numbers():
     one = mutual_information(np.array([[0.3, -1.0]]), np.array([[-2.0, 0.5]]))
     assert one.nats == 0.0 and one.stderr == 0.0 and one.log_n == 0.0
-    two = mutual_information(np.array([[0.0], [5.0]]), np.array([[-4.0], [-4.0]]), n_samples=4)
+    two = mutual_information(
+        np.array([[0.0], [5.0]]), np.array([[-4.0], [-4.0]]), draws_per_example=4
+    )
     assert two.nats == pytest.approx(math.log(2), abs=1e-6)  # two well separated components
     assert math.isfinite(two.stderr)
 
@@ -96,7 +98,7 @@ def test_the_paired_estimator_is_quiet_near_collapse():
     n, d = 2000, 8
     mu = rng.normal(size=(n, d)) * 1e-3
     logvar = np.zeros((n, d))
-    result = mutual_information(mu, logvar, n_samples=2, seed=0)
+    result = mutual_information(mu, logvar, draws_per_example=2, seed=0)
     z, index = _draws(mu, logvar, 2, seed=0)
     neg_entropy = -0.5 * (np.log(2 * np.pi) + 1 + logvar).sum(1)  # E log q(z|x), exact
     log_comp = -0.5 * (np.log(2 * np.pi) + (z[:, None] - mu[None]) ** 2).sum(-1)
@@ -121,14 +123,30 @@ def test_permuting_examples_changes_nothing_but_the_draws():
     model = example()
     mu, logvar = model.sample(600, seed=2)
     perm = np.random.default_rng(0).permutation(600)
-    a = mutual_information(mu, logvar, n_samples=8, seed=0)
-    b = mutual_information(mu[perm], logvar[perm], n_samples=8, seed=0)
+    a = mutual_information(mu, logvar, draws_per_example=8, seed=0)
+    b = mutual_information(mu[perm], logvar[perm], draws_per_example=8, seed=0)
     assert a.nats == pytest.approx(b.nats, abs=4 * math.hypot(a.stderr, b.stderr))
 
 
-def test_max_samples_subsamples_points_not_components(linear_gaussian):
+@pytest.mark.parametrize(
+    "max_points, draws, expected", [(5, 2, 4), (4, 2, 4), (9, 3, 9), (7, 1, 7)]
+)
+def test_max_points_is_a_ceiling_on_evaluation_points(max_points, draws, expected):
+    mu, logvar = example().sample(100, seed=7)
+    result = mutual_information(mu, logvar, draws_per_example=draws, max_points=max_points)
+    assert result.n_points == expected <= max_points
+    assert result.draws_per_example == draws
+
+
+def test_max_points_below_two_examples_is_refused():
+    mu, logvar = example().sample(100, seed=7)
+    with pytest.raises(OptionsError, match="--max-points 3"):
+        mutual_information(mu, logvar, draws_per_example=2, max_points=3)
+
+
+def test_max_points_subsamples_points_not_components(linear_gaussian):
     model, mu, logvar, full = linear_gaussian
-    sub = mutual_information(mu, logvar, n_samples=1, max_samples=2000, seed=1)
+    sub = mutual_information(mu, logvar, draws_per_example=1, max_points=2000, seed=1)
     assert sub.n_points == 2000 and sub.n_examples == N
     assert sub.stderr > full.stderr
     assert abs(sub.nats - model.mutual_information()) < 4 * sub.stderr + 0.05
@@ -146,8 +164,8 @@ def test_mixture_prior_decomposition():
     model = example()
     mu, logvar = model.sample(800, seed=4)
     prior = Prior.mixture([0.5, 0.5], np.full((2, 6), [[-1.0], [1.0]]), np.zeros((2, 6)))
-    result = mutual_information(mu, logvar, prior=prior, n_samples=4)
-    gaussian = mutual_information(mu, logvar, n_samples=4)
+    result = mutual_information(mu, logvar, prior=prior, draws_per_example=4)
+    gaussian = mutual_information(mu, logvar, draws_per_example=4)
     assert result.nats == gaussian.nats  # I(x;z) does not depend on the prior
     assert result.rate_stderr > 0
     assert result.rate == pytest.approx(result.nats + result.marginal_kl, abs=1e-12)
@@ -155,9 +173,9 @@ def test_mixture_prior_decomposition():
 
 
 def test_bad_shapes():
-    with pytest.raises(AnalysisError, match="same shape"):
+    with pytest.raises(PosteriorError, match="same shape"):
         mutual_information(np.zeros((4, 2)), np.zeros((4, 3)))
-    with pytest.raises(AnalysisError, match="same shape"):
+    with pytest.raises(PosteriorError, match="same shape"):
         mutual_information(np.zeros((0, 2)), np.zeros((0, 2)))
 
 

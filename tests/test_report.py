@@ -11,8 +11,8 @@ from linear_gaussian import example
 
 import latentprobe
 from latentprobe.errors import StatsFileError
+from latentprobe.outputs.summary import summary
 from latentprobe.report import Report
-from latentprobe.summary import summary
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +54,17 @@ def test_json_has_the_documented_keys(report):
         "n_units",
         "active_units",
         "collapsed_units",
-        "mutual_information",
-        "rate",
-        "marginal_kl",
-        "total_correlation",
+        "agreement",
         "per_unit",
+        "analyses",
     ):
         assert key in doc
-    assert set(doc["mutual_information"]) >= {"nats", "stderr", "ci95", "log_n"}
-    assert set(doc["per_unit"][0]) >= {"index", "var_of_means", "kl", "mi", "status"}
+    mi = doc["analyses"]["mutual_information"]
+    assert set(mi) >= {"nats", "stderr", "ci95_low", "ci95_high", "log_n", "total_correlation"}
+    assert set(doc["per_unit"][0]) == {"index", "var_of_means", "kl", "mi", "status"}
     assert doc["collapsed_units"] == [4] and doc["inactive_units"] == [5]
-    assert doc["rate"] == pytest.approx(doc["mutual_information"]["nats"] + doc["marginal_kl"])
+    assert mi["rate"] == pytest.approx(mi["nats"] + mi["marginal_kl"])
+    assert "per_example" not in doc["analyses"]["kl_divergence"]  # (N, D): in the HDF5 only
 
 
 def test_summary_mentions_the_verdict_and_units(report):
@@ -78,7 +78,7 @@ def test_only_and_skip(tmp_path):
     stats = latentprobe.EncoderStats(mu, logvar)
     only = latentprobe.analyze(stats, only=["active_units,kl_divergence"])
     assert set(only.results) == {"active_units", "kl_divergence"}
-    assert only.to_dict()["mutual_information"] is None
+    assert set(only.to_dict()["analyses"]) == {"active_units", "kl_divergence"}
     skip = latentprobe.analyze(stats, skip=["mutual_information"])
     assert set(skip.results) == set(only.results)
     only.write(tmp_path / "r.h5")
@@ -101,5 +101,6 @@ def test_analysis_provenance(report, tmp_path):
         "mutual_information",
         "probes",  # the stats carry a label set
     ]
-    assert provenance["options"]["seed"] == 0 and "created_utc" in provenance
+    assert provenance["seed"] == 0 and "created_utc" in provenance
+    assert provenance["options"]["mutual_information"]["draws_per_example"] == 2
     assert provenance["thresholds"]["kl_threshold"] == 0.01

@@ -6,17 +6,17 @@ import numpy as np
 from linear_gaussian import example
 
 from latentprobe.analyzers import active_units, kl_divergence, mutual_information
+from latentprobe.registry import ANALYSES
 from latentprobe.verdict import Thresholds, decide
 
 
-def verdict_for(mu, logvar, **kwargs):
-    return decide(
-        mu.shape[1],
-        active_units=active_units(mu),
-        kl_divergence=kl_divergence(mu, logvar),
-        mutual_information=mutual_information(mu, logvar, n_samples=2),
-        **kwargs,
-    )
+def verdict_for(mu, logvar, thresholds=None):
+    results = {
+        "active_units": active_units(mu),
+        "kl_divergence": kl_divergence(mu, logvar),
+        "mutual_information": mutual_information(mu, logvar, draws_per_example=2),
+    }
+    return decide(mu.shape[1], results, analyses=ANALYSES, thresholds=thresholds)
 
 
 def test_linear_gaussian_statuses():
@@ -71,7 +71,8 @@ def test_means_that_vary_below_the_noise_are_noted():
 def test_without_mutual_information_the_variance_criterion_stands_in():
     mu = np.column_stack([np.zeros(100) + 3.0, np.linspace(-1, 1, 100)])
     logvar = np.zeros((100, 2))
-    verdict = decide(2, active_units=active_units(mu), kl_divergence=kl_divergence(mu, logvar))
+    results = {"active_units": active_units(mu), "kl_divergence": kl_divergence(mu, logvar)}
+    verdict = decide(2, results, analyses=ANALYSES)
     assert verdict.unit_status == ("inactive", "active") and verdict.z_informative is None
 
 
@@ -84,7 +85,7 @@ def test_a_single_example_carries_no_information():
 
 def test_two_examples_give_information_within_log_2():
     mu, logvar = np.array([[0.0, 0.0], [8.0, 0.0]]), np.full((2, 2), -2.0)
-    result = mutual_information(mu, logvar, n_samples=8)
+    result = mutual_information(mu, logvar, draws_per_example=8)
     assert 0.9 * np.log(2) < result.nats <= np.log(2) + 1e-9 and np.isfinite(result.stderr)
     verdict = verdict_for(mu, logvar)
     assert verdict.unit_status[0] == "active" and verdict.z_informative is True

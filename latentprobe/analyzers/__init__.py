@@ -1,19 +1,33 @@
-"""Analyzers: pure functions over (N, D) arrays returning frozen, HDF5-writable results."""
+"""Analyzers: pure functions over (N, D) arrays returning frozen, self-describing results.
 
-from .active_units import ActiveUnitsResult, active_units
-from .kl_divergence import KLDivergenceResult, kl_divergence
-from .mutual_information import MutualInformationResult, mutual_information
-from .probes import ProbeConfig, ProbeSetResult, ProbesResult, probes
+No module here opens a file or imports a file library; ``latentprobe.store`` writes the
+results and ``latentprobe.registry`` lists them.
+"""
+
+from .active_units import ActiveUnitsOptions, ActiveUnitsResult, active_units
+from .kl_divergence import KLDivergenceOptions, KLDivergenceResult, kl_divergence
+from .mutual_information import (
+    MutualInformationOptions,
+    MutualInformationResult,
+    mutual_information,
+)
+from .probes import ProbeSetResult, ProbesOptions, ProbesResult, probes
+from .result import Result, quantity
 
 __all__ = [
+    "ActiveUnitsOptions",
     "ActiveUnitsResult",
+    "KLDivergenceOptions",
     "KLDivergenceResult",
+    "MutualInformationOptions",
     "MutualInformationResult",
-    "ProbeConfig",
     "ProbeSetResult",
+    "ProbesOptions",
     "ProbesResult",
+    "Result",
     "active_units",
     "kl_divergence",
     "mutual_information",
     "probes",
+    "quantity",
 ]

@@ -7,17 +7,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..gaussian import as_float64_tensor
-from .result import HDF5Result, quantity
-
-DEFAULT_THRESHOLD = 0.01
+from ..options import option
+from ..verdict import Evidence, Review, Thresholds, Verdict
+from .result import Result, quantity
 
 
 @dataclass(frozen=True)
-class ActiveUnitsResult(HDF5Result):
-    var_of_means: np.ndarray = quantity(
-        "Var_x(E_q[z_i|x]) per unit, ddof=1", "squared latent units"
+class ActiveUnitsOptions:
+    threshold: float = option(
+        0.01, "Active-unit threshold on the variance of the means.", flag="--au-threshold"
     )
-    active: np.ndarray = quantity("var_of_means > threshold, per unit")
+
+
+DEFAULTS = ActiveUnitsOptions()
+
+
+@dataclass(frozen=True)
+class ActiveUnitsResult(Result):
+    var_of_means: np.ndarray = quantity(
+        "Var_x(E_q[z_i|x]) per unit, ddof=1", "squared latent units", per="unit"
+    )
+    active: np.ndarray = quantity("var_of_means > threshold, per unit", per="unit")
     threshold: float = quantity("threshold on the variance (not the standard deviation)")
 
     @property
@@ -29,7 +39,7 @@ class ActiveUnitsResult(HDF5Result):
         return int(self.active.sum())
 
 
-def active_units(mu, *, threshold: float = DEFAULT_THRESHOLD) -> ActiveUnitsResult:
+def active_units(mu, *, threshold: float = DEFAULTS.threshold) -> ActiveUnitsResult:
     """Units whose posterior mean varies across the data: Var_x(E_q[z_i]) > threshold.
 
     Parameters
@@ -51,3 +61,29 @@ def active_units(mu, *, threshold: float = DEFAULT_THRESHOLD) -> ActiveUnitsResu
     mu = as_float64_tensor(mu).cpu().numpy()
     variance = mu.var(axis=0, ddof=1) if len(mu) > 1 else np.zeros(mu.shape[1])
     return ActiveUnitsResult(variance, variance > threshold, float(threshold))
+
+
+def vote(result: ActiveUnitsResult, thresholds: Thresholds) -> Evidence:
+    """A unit whose mean does not vary carries no information: a proxy that the mutual
+    information, when it ran, overrides."""
+    return Evidence(uninformative=~result.active, proxy=True)
+
+
+def review(result: ActiveUnitsResult, verdict: Verdict) -> Review:
+    disagree = [i for i, s in enumerate(verdict.unit_status) if s != "active" and result.active[i]]
+    if not disagree:
+        return Review()
+    return Review(
+        notes=(
+            f"units {disagree} have varying means (active by the variance criterion) but "
+            "the verdict does not count them active: their means move at a scale far below "
+            "the posterior noise",
+        )
+    )
+
+
+def summary_lines(result: ActiveUnitsResult) -> list[str]:
+    return [
+        f"active units by the variance of the means (> {result.threshold:g}): "
+        f"{result.count} of {len(result.active)}"
+    ]

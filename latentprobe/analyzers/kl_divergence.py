@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..formatting import fmt
 from ..gaussian import (
     as_float64_tensor,
     kl_diagonal_gaussians,
@@ -16,21 +17,37 @@ from ..gaussian import (
     log_normal_diag,
     sample_posteriors,
 )
-from ..stats import Prior
-from .result import HDF5Result, quantity
-from .stderr import paired_stderr
+from ..options import option
+from ..types import Prior
+from ..verdict import STATUS_COLOURS, Evidence, Thresholds
+from .intervals import paired_stderr
+from .result import Result, quantity
 
 SMALLEST_EDGE = 1e-6
 BINS_PER_DECADE = 4
 
 
 @dataclass(frozen=True)
-class KLDivergenceResult(HDF5Result):
-    per_example: np.ndarray = quantity(
-        "KL(q(z_i|x_n) || p(z_i)) per example (rows) and unit (columns)", "nats"
+class KLDivergenceOptions:
+    draws_per_example: int = option(
+        16, "Draws of z per example for the Monte Carlo KL to a mixture prior (at least 2)."
     )
-    per_unit_rate: np.ndarray = quantity("mean over examples of the per-unit KL", "nats")
-    per_unit_rate_stderr: np.ndarray = quantity("Monte Carlo standard error (0 when exact)", "nats")
+
+
+DEFAULTS = KLDivergenceOptions()
+
+
+@dataclass(frozen=True)
+class KLDivergenceResult(Result):
+    per_example: np.ndarray = quantity(
+        "KL(q(z_i|x_n) || p(z_i)) per example (rows) and unit (columns)", "nats", per="example"
+    )
+    per_unit_rate: np.ndarray = quantity(
+        "mean over examples of the per-unit KL", "nats", per="unit"
+    )
+    per_unit_rate_stderr: np.ndarray = quantity(
+        "Monte Carlo standard error (0 when exact)", "nats", per="unit"
+    )
     total_rate: float = quantity("E_x KL(q(z|x) || p(z)), the rate R", "nats")
     total_rate_stderr: float = quantity("Monte Carlo standard error (0 when exact)", "nats")
     histogram_edges: np.ndarray = quantity(
@@ -59,7 +76,12 @@ def kl_histogram(per_example: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kl_divergence(
-    mu, logvar, *, prior: Prior | None = None, n_samples: int = 16, seed: int = 0
+    mu,
+    logvar,
+    *,
+    prior: Prior | None = None,
+    draws_per_example: int = DEFAULTS.draws_per_example,
+    seed: int = 0,
 ) -> KLDivergenceResult:
     """KL(q(z|x_n) || p(z)) per example and unit, the per-unit rates and the total rate R.
 
@@ -70,8 +92,12 @@ def kl_divergence(
     prior : Prior, optional
         Standard normal by default. For a diagonal Gaussian the KL is in closed form
         (0.5 (sigma^2/s^2 + (mu - m)^2/s^2 - 1 - log sigma^2/s^2)); for a mixture it has none
-        and is estimated by Monte Carlo with ``n_samples`` draws per example, with standard
-        errors.
+        and is estimated by Monte Carlo with ``draws_per_example`` draws per example (at
+        least 2), with standard errors.
+
+    Returns
+    -------
+    KLDivergenceResult, in nats.
 
     References
     ----------
@@ -79,33 +105,27 @@ def kl_divergence(
     """
     mu, logvar = as_float64_tensor(mu), as_float64_tensor(logvar, mu.device)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
-    if prior.is_gaussian:
-        per_example = kl_diagonal_gaussians(
-            mu,
-            logvar,
-            as_float64_tensor(prior.means[0], mu.device),
-            as_float64_tensor(prior.logvars[0], mu.device),
-        )
-        per_example = per_example.cpu().numpy()
-        zeros = np.zeros(mu.shape[1])
-        rate = per_example.mean(0)
-        return KLDivergenceResult(
-            per_example, rate, zeros, float(rate.sum()), 0.0, *kl_histogram(per_example), exact=True
-        )
-    return _monte_carlo_kl(mu, logvar, prior, n_samples, seed)
+    if not prior.is_gaussian:
+        return _monte_carlo_kl(mu, logvar, prior, max(2, draws_per_example), seed)
+    mean, lv = (as_float64_tensor(a[0], mu.device) for a in (prior.means, prior.logvars))
+    per_example = kl_diagonal_gaussians(mu, logvar, mean, lv).cpu().numpy()
+    rate = per_example.mean(0)
+    zeros = np.zeros(mu.shape[1])
+    return KLDivergenceResult(
+        per_example, rate, zeros, float(rate.sum()), 0.0, *kl_histogram(per_example), exact=True
+    )
 
 
-def _monte_carlo_kl(mu, logvar, prior: Prior, n_samples: int, seed: int) -> KLDivergenceResult:
+def _monte_carlo_kl(mu, logvar, prior: Prior, draws: int, seed: int) -> KLDivergenceResult:
     n, d = mu.shape
-    s = max(2, n_samples)
-    z, index = sample_posteriors(mu, logvar, s, np.random.default_rng(seed))
+    z, index = sample_posteriors(mu, logvar, draws, np.random.default_rng(seed))
     log_q_units = log_normal_diag(z, mu[index], logvar[index])
     means, logvars = (as_float64_tensor(a, mu.device) for a in (prior.means, prior.logvars))
     log_w = torch.log(as_float64_tensor(prior.weights, mu.device))
     log_p_units = log_mixture_density_per_unit(z, means, logvars, log_w)
     log_p = log_mixture_density(z, means, logvars, log_w)
-    unit_draws = (log_q_units - log_p_units).cpu().numpy().reshape(n, s, d)
-    total_draws = (log_q_units.sum(1) - log_p).cpu().numpy().reshape(n, s)
+    unit_draws = (log_q_units - log_p_units).cpu().numpy().reshape(n, draws, d)
+    total_draws = (log_q_units.sum(1) - log_p).cpu().numpy().reshape(n, draws)
     per_example = unit_draws.mean(1)
     unit_stderr = np.array([paired_stderr(unit_draws[:, :, i], full=True) for i in range(d)])
     return KLDivergenceResult(
@@ -117,3 +137,39 @@ def _monte_carlo_kl(mu, logvar, prior: Prior, n_samples: int, seed: int) -> KLDi
         *kl_histogram(per_example),
         exact=False,
     )
+
+
+def collapsed_units(result: KLDivergenceResult, thresholds: Thresholds) -> np.ndarray:
+    """Mask of units whose KL is below the threshold for at least the given fraction of x."""
+    below = result.per_example < thresholds.kl_threshold
+    return below.mean(axis=0) >= thresholds.collapsed_fraction
+
+
+def vote(result: KLDivergenceResult, thresholds: Thresholds) -> Evidence:
+    return Evidence(collapsed=collapsed_units(result, thresholds))
+
+
+def summary_lines(result: KLDivergenceResult) -> list[str]:
+    how = "exact" if result.exact else f"Monte Carlo, +- {fmt(result.total_rate_stderr)}"
+    return [f"rate R = E_x KL(q(z|x) || p(z)) = {fmt(result.total_rate)} nats ({how})"]
+
+
+def figures(result: KLDivergenceResult, unit_status: tuple[str, ...]) -> dict:
+    return {"kl_histogram": lambda fig: draw_histogram(fig, result, unit_status)}
+
+
+def draw_histogram(fig, result: KLDivergenceResult, unit_status: tuple[str, ...]) -> None:
+    """Per-unit histograms of the per-example KL on shared log-spaced edges, by status."""
+    edges = result.histogram_edges
+    centres = np.sqrt(np.maximum(edges[:-1], edges[1] / 10) * edges[1:])
+    fig.set_size_inches(8, 4.5)
+    ax = fig.add_subplot()
+    for row, status in zip(result.histogram_counts, unit_status, strict=True):
+        first = status not in ax.get_legend_handles_labels()[1]
+        colour = STATUS_COLOURS[status]
+        ax.step(centres, row, where="mid", color=colour, alpha=0.7, label=status if first else None)
+    ax.set_xscale("log")
+    ax.set_xlabel("KL(q(z_i|x) || p(z_i)) per example (nats; first bin holds [0, 1e-6))")
+    ax.set_ylabel("examples")
+    ax.set_title("Per-unit KL to the prior")
+    ax.legend()

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import AnalysisError
+from ..errors import OptionsError, PosteriorError
+from ..formatting import fmt
 from ..gaussian import (
     DEFAULT_BLOCK_BYTES,
     as_float64_tensor,
@@ -19,17 +20,39 @@ from ..gaussian import (
     log_normal_diag,
     sample_posteriors,
 )
-from ..stats import Prior
-from .result import HDF5Result, quantity
-from .stderr import paired_stderr
+from ..options import option
+from ..types import Prior
+from ..verdict import Evidence, Review, Thresholds, Verdict
+from .intervals import normal_interval, paired_stderr
+from .result import Result, quantity
 
 CEILING_MARGIN = 0.5
-DEFAULT_PER_UNIT_POINTS = 20_000
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
-class MutualInformationResult(HDF5Result):
+class MutualInformationOptions:
+    draws_per_example: int = option(
+        2, "Draws of z per example for I(x;z).", flag="--draws", aliases=("--samples",), minimum=1
+    )
+    max_points: int | None = option(
+        None,
+        "Evaluate I(x;z) at most at this many points z, whole examples drawn at random "
+        "(the mixture q(z) keeps all N components).",
+        flag="--max-points",
+        aliases=("--max-samples",),
+        minimum=2,
+    )
+    per_unit: bool = option(True, "Also estimate I(x;z_i), KL(q(z_i) || p(z_i)) and the TC.")
+    per_unit_max_points: int = option(
+        20_000, "At most this many evaluation points for the per-unit terms and the TC."
+    )
+
+
+DEFAULTS = MutualInformationOptions()
+
+
+@dataclass(frozen=True)
+class MutualInformationResult(Result):
     nats: float = quantity("I(x;z) = E[log q(z|x_n) - log q(z)], q(z) over all N", "nats")
     stderr: float = quantity("Monte Carlo standard error of nats", "nats")
     ci95_low: float = quantity("lower end of the 95% interval (nats +- 1.96 stderr)", "nats")
@@ -40,14 +63,16 @@ class MutualInformationResult(HDF5Result):
     rate_stderr: float = quantity("Monte Carlo standard error of rate (0 when exact)", "nats")
     marginal_kl: float = quantity("KL(q(z) || p(z)) = rate - I(x;z)", "nats")
     marginal_kl_stderr: float = quantity("Monte Carlo standard error of marginal_kl", "nats")
-    per_unit_mi: np.ndarray = quantity("I(x;z_i) with the 1-D marginal q(z_i)", "nats")
-    per_unit_mi_stderr: np.ndarray = quantity("Monte Carlo standard errors", "nats")
-    per_unit_marginal_kl: np.ndarray = quantity("KL(q(z_i) || p(z_i))", "nats")
-    per_unit_marginal_kl_stderr: np.ndarray = quantity("Monte Carlo standard errors", "nats")
+    per_unit_mi: np.ndarray = quantity("I(x;z_i) with the 1-D marginal q(z_i)", "nats", per="unit")
+    per_unit_mi_stderr: np.ndarray = quantity("Monte Carlo standard errors", "nats", per="unit")
+    per_unit_marginal_kl: np.ndarray = quantity("KL(q(z_i) || p(z_i))", "nats", per="unit")
+    per_unit_marginal_kl_stderr: np.ndarray = quantity(
+        "Monte Carlo standard errors", "nats", per="unit"
+    )
     total_correlation: float = quantity("KL(q(z) || prod_i q(z_i)) (Chen et al. 2018)", "nats")
     total_correlation_stderr: float = quantity("Monte Carlo standard error", "nats")
     n_examples: int = quantity("N, mixture components of q(z) (never subsampled)")
-    samples_per_example: int = quantity("S, draws of z per evaluated example")
+    draws_per_example: int = quantity("S, draws of z per evaluated example")
     n_points: int = quantity("evaluation points z for I(x;z)")
     n_points_per_unit: int = quantity("evaluation points z for the per-unit terms and TC")
     stderr_method: str = quantity("how stderr was estimated (see docs/report-format.md)")
@@ -61,33 +86,33 @@ class _Points:
     z: torch.Tensor
     index: torch.Tensor
     rows: int
-    samples: int
+    draws: int
     full: bool
 
 
-def _points(mu, logvar, n_samples: int, max_points: int | None, rng) -> _Points:
+def _points(mu, logvar, draws: int, max_points: int | None, rng) -> _Points:
     n = mu.shape[0]
-    rows = n if max_points is None else min(n, max(2, max_points // n_samples))
+    rows = n if max_points is None else min(n, max_points // draws)
     chosen = None if rows == n else np.sort(rng.choice(n, size=rows, replace=False))
-    z, index = sample_posteriors(mu, logvar, n_samples, rng, chosen)
-    return _Points(z, index, rows, n_samples, rows == n)
+    z, index = sample_posteriors(mu, logvar, draws, rng, chosen)
+    return _Points(z, index, rows, draws, rows == n)
 
 
 def _subset(points: _Points, max_points: int, rng) -> tuple[_Points, torch.Tensor | slice]:
     """A random subset of whole examples (all S draws of each) of at most max_points, and
     the positions of its points among ``points`` (to reuse what was computed there)."""
-    rows = min(points.rows, max(2, max_points // points.samples))
+    rows = min(points.rows, max(2, max_points // points.draws))
     if rows == points.rows:
         return points, slice(None)
     keep = np.sort(rng.choice(points.rows, size=rows, replace=False))
     flat = torch.as_tensor(
-        (keep[:, None] * points.samples + np.arange(points.samples)).ravel(), device=points.z.device
+        (keep[:, None] * points.draws + np.arange(points.draws)).ravel(), device=points.z.device
     )
-    return _Points(points.z[flat], points.index[flat], rows, points.samples, False), flat
+    return _Points(points.z[flat], points.index[flat], rows, points.draws, False), flat
 
 
 def _mean_and_stderr(draws: torch.Tensor, points: _Points) -> tuple[float, float]:
-    values = draws.cpu().numpy().reshape(points.rows, points.samples)
+    values = draws.cpu().numpy().reshape(points.rows, points.draws)
     return float(values.mean()), paired_stderr(values, full=points.full)
 
 
@@ -106,10 +131,10 @@ def mutual_information(
     logvar,
     *,
     prior: Prior | None = None,
-    n_samples: int = 1,
-    max_samples: int | None = None,
-    per_unit: bool = True,
-    per_unit_max_samples: int = DEFAULT_PER_UNIT_POINTS,
+    draws_per_example: int = DEFAULTS.draws_per_example,
+    max_points: int | None = DEFAULTS.max_points,
+    per_unit: bool = DEFAULTS.per_unit,
+    per_unit_max_points: int = DEFAULTS.per_unit_max_points,
     seed: int = 0,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> MutualInformationResult:
@@ -124,15 +149,15 @@ def mutual_information(
     ----------
     mu, logvar : arrays (numpy or torch; CUDA tensors stay on the GPU) of shape (N, D)
     prior : Prior, optional (standard normal by default)
-    n_samples : int
-        S, draws per example.
-    max_samples : int, optional
-        At most this many evaluation points z (whole examples, drawn at random); the
-        mixture q(z) keeps all N components. The standard error then counts the spread
-        between examples, so the interval widens.
+    draws_per_example : int
+        S, draws of z per evaluated example.
+    max_points : int, optional
+        At most this many evaluation points z (whole examples, drawn at random; at least two
+        examples' draws); the mixture q(z) keeps all N components. The standard error then
+        counts the spread between examples, so the interval widens.
     per_unit : bool
         Also compute I(x;z_i), KL(q(z_i) || p(z_i)) and the total correlation, on at most
-        ``per_unit_max_samples`` points (they cost D times the joint estimate).
+        ``per_unit_max_points`` points (they cost D times the joint estimate).
     seed : int
         Seed of every draw; the same seed gives the same numbers.
 
@@ -148,67 +173,84 @@ def mutual_information(
     """
     mu = as_float64_tensor(mu)
     logvar = as_float64_tensor(logvar, mu.device)
-    _check_inputs(mu, logvar, n_samples)
+    _check_inputs(mu, logvar, draws_per_example, max_points)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     rng = np.random.default_rng(seed)
-    points = _points(mu, logvar, n_samples, max_samples, rng)
+    points = _points(mu, logvar, draws_per_example, max_points, rng)
     log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
-    log_q_cond = log_q_units.sum(1)
-    if mu.shape[0] == 1:
-        log_q = log_q_cond  # one component: q(z) is q(z|x_1), and I(x;z) = 0 exactly
-    else:
-        log_q = log_mixture_density(points.z, mu, logvar, block_bytes=block_bytes)
-    nats, stderr = _mean_and_stderr(log_q_cond - log_q, points)
-    if prior.is_gaussian:  # exact rate over all N; KL(q(z)||p(z)) = R - I shares I's error
-        rate, rate_se = float(_exact_unit_rates(mu, logvar, prior).sum()), 0.0
-        marginal_kl_se = stderr
-    else:
-        log_p = _log_prior(points.z, prior, per_unit=False)
-        rate, rate_se = _mean_and_stderr(log_q_cond - log_p, points)
-        marginal_kl_se = _mean_and_stderr(log_q - log_p, points)[1]
-    limit = min(per_unit_max_samples, max_samples or per_unit_max_samples)
+    log_q = _log_aggregate(points.z, mu, logvar, log_q_units, block_bytes)
+    nats, stderr = _mean_and_stderr(log_q_units.sum(1) - log_q, points)
+    rates = _rate_terms(mu, logvar, prior, points, log_q_units.sum(1), log_q, stderr)
     if per_unit:
+        limit = min(per_unit_max_points, max_points or per_unit_max_points)
         subset, where = _subset(points, limit, rng)
         units = _per_unit_terms(
             mu, logvar, prior, subset, log_q_units[where], log_q[where], block_bytes
         )
     else:
         units = _no_per_unit_terms(mu.shape[1])
-    log_n = math.log(mu.shape[0])
-    if nats > log_n - CEILING_MARGIN:
+    return _result(nats, stderr, rates, units, points, mu.shape[0], seed)
+
+
+def _log_aggregate(z, mu, logvar, log_q_units, block_bytes: int) -> torch.Tensor:
+    """log q(z) at the points; with one example q(z) is q(z|x_1), and I(x;z) = 0 exactly."""
+    if mu.shape[0] == 1:
+        return log_q_units.sum(1)
+    return log_mixture_density(z, mu, logvar, block_bytes=block_bytes)
+
+
+def _rate_terms(mu, logvar, prior: Prior, points: _Points, log_q_cond, log_q, stderr) -> dict:
+    """The rate R and the standard errors of R and of KL(q(z)||p(z)) = R - I."""
+    if prior.is_gaussian:  # exact rate over all N; KL(q(z)||p(z)) = R - I shares I's error
+        rate = float(_exact_unit_rates(mu, logvar, prior).sum())
+        return {"rate": rate, "rate_stderr": 0.0, "marginal_kl_stderr": stderr}
+    log_p = _log_prior(points.z, prior, per_unit=False)
+    rate, rate_se = _mean_and_stderr(log_q_cond - log_p, points)
+    marginal_kl_se = _mean_and_stderr(log_q - log_p, points)[1]
+    return {"rate": rate, "rate_stderr": rate_se, "marginal_kl_stderr": marginal_kl_se}
+
+
+def _result(nats, stderr, rates: dict, units: dict, points: _Points, n: int, seed: int):
+    log_n = math.log(n)
+    near_ceiling = bool(nats > log_n - CEILING_MARGIN)
+    if near_ceiling:
         warnings.warn(
             f"I(x;z) = {nats:.3f} nats is within {CEILING_MARGIN} nats of its ceiling "
             f"log N = {log_n:.3f}: the estimate is capped by the dataset size",
-            stacklevel=2,
+            stacklevel=3,
         )
+    low, high = normal_interval(nats, stderr)
     return MutualInformationResult(
         nats=nats,
         stderr=stderr,
-        ci95_low=nats - Z95 * stderr,
-        ci95_high=nats + Z95 * stderr,
+        ci95_low=low,
+        ci95_high=high,
         log_n=log_n,
-        near_ceiling=bool(nats > log_n - CEILING_MARGIN),
-        rate=rate,
-        rate_stderr=rate_se,
-        marginal_kl=rate - nats,
-        marginal_kl_stderr=marginal_kl_se,
+        near_ceiling=near_ceiling,
+        marginal_kl=rates["rate"] - nats,
+        **rates,
         **units,
-        n_examples=mu.shape[0],
-        samples_per_example=n_samples,
-        n_points=points.rows * points.samples,
+        n_examples=n,
+        draws_per_example=points.draws,
+        n_points=points.rows * points.draws,
         stderr_method=_stderr_method(points),
         seed=seed,
     )
 
 
-def _check_inputs(mu, logvar, n_samples: int) -> None:
+def _check_inputs(mu, logvar, draws: int, max_points: int | None) -> None:
     if mu.shape != logvar.shape or mu.ndim != 2 or mu.shape[0] == 0 or mu.shape[1] == 0:
-        raise AnalysisError(
+        raise PosteriorError(
             f"expected mu and logvar of the same shape (N, D) with N >= 1, got "
             f"{tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
-    if n_samples < 1:
-        raise AnalysisError(f"the number of samples per example must be >= 1, got {n_samples}")
+    if draws < 1:
+        raise OptionsError(f"draws of z per example must be at least 1, got {draws}")
+    if max_points is not None and max_points < 2 * draws:
+        raise OptionsError(
+            f"--max-points {max_points} holds fewer than two examples' draws "
+            f"(2 x {draws}); raise it to at least {2 * draws}"
+        )
 
 
 def _exact_unit_rates(mu, logvar, prior: Prior) -> np.ndarray:
@@ -242,7 +284,7 @@ def _per_unit_terms(
         "per_unit_marginal_kl_stderr": mkl_se,
         "total_correlation": tc,
         "total_correlation_stderr": tc_se,
-        "n_points_per_unit": points.rows * points.samples,
+        "n_points_per_unit": points.rows * points.draws,
     }
 
 
@@ -260,8 +302,49 @@ def _no_per_unit_terms(d: int) -> dict:
 
 
 def _stderr_method(points: _Points) -> str:
-    if points.full and points.samples >= 2:
+    if points.full and points.draws >= 2:
         return "within-example: sqrt(sum_n Var_s(d_ns) / S) / N"
     if points.full:
         return "conservative: std(d_n) / sqrt(N) (S = 1; includes between-example spread)"
     return "subsampled examples: std(mean_s d_ns) / sqrt(R)"
+
+
+def vote(result: MutualInformationResult, thresholds: Thresholds) -> Evidence:
+    """The direct measure: units with I(x;z_i) below the threshold carry no information (when
+    the per-unit terms ran); z is informative when the interval clears the threshold."""
+    units = result.per_unit_mi
+    uninformative = units < thresholds.mi_threshold if np.isfinite(units).all() else None
+    informative = bool(result.ci95_low > thresholds.mi_threshold)
+    return Evidence(uninformative=uninformative, informative=informative)
+
+
+def review(result: MutualInformationResult, verdict: Verdict) -> Review:
+    notes = []
+    active = "active" in verdict.unit_status
+    if verdict.z_informative and not active:
+        notes.append(
+            "z as a whole carries information although no single unit does: "
+            "the information is spread thinly over several units"
+        )
+    if verdict.z_informative is False and active:
+        notes.append(
+            "some units look active but the interval on I(x;z) does not clear the "
+            "threshold: treat them with caution"
+        )
+    if result.near_ceiling:
+        notes.append(
+            f"I(x;z) = {result.nats:.3f} nats is within {CEILING_MARGIN} nats of log N = "
+            f"{result.log_n:.3f}: the estimate is capped by the dataset size; use more data"
+        )
+    return Review(notes=tuple(notes))
+
+
+def summary_lines(result: MutualInformationResult) -> list[str]:
+    r = result
+    return [
+        f"I(x;z) = {fmt(r.nats)} +- {fmt(r.stderr)} nats (95% CI {fmt(r.ci95_low)} to "
+        f"{fmt(r.ci95_high)}; ceiling log N = {fmt(r.log_n, 3)}; {r.n_points:,} points, "
+        f"{r.draws_per_example} draws per example)",
+        f"rate R = {fmt(r.rate)} = I(x;z) {fmt(r.nats)} + KL(q(z)||p(z)) {fmt(r.marginal_kl)}; "
+        f"total correlation {fmt(r.total_correlation)}",
+    ]

@@ -1,65 +1,73 @@
-"""Frozen result objects that write themselves to, and read themselves from, an HDF5 group.
+"""Frozen, self-describing results.
 
-Arrays become datasets, scalars become attributes; each field's ``metadata`` may carry
-``units`` and ``description``, written beside it so that a report explains itself.
+Every analysis returns a ``@dataclass(frozen=True)`` subclass of ``Result`` whose fields are
+declared with ``quantity``: a description, units, and what the value is per (the model, each
+unit, or each example). From these, ``store`` writes and reads the result (each field's kind
+is written beside it, so reading back is exact) and the outputs build the JSON document and
+the per-unit table; no output names a field by hand.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
+import functools
+import typing
 
-import h5py
 import numpy as np
 
+PER = ("model", "unit", "example")
 
-def quantity(description: str, units: str = "", **kwargs):
-    """A dataclass field documented in the HDF5 file."""
-    return dataclasses.field(metadata={"description": description, "units": units}, **kwargs)
-
-
-class HDF5Result:
-    """Mixin for ``@dataclass(frozen=True)`` results."""
-
-    def write(self, group: h5py.Group) -> None:
-        group.attrs["result_type"] = type(self).__name__
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                options = {"compression": "gzip"} if value.size > 4096 else {}
-                ds = group.create_dataset(f.name, data=value, **options)
-                _describe(ds.attrs, "", f.metadata)
-            else:
-                group.attrs[f.name] = _attribute(value)
-                _describe(group.attrs, f"{f.name}.", f.metadata)
-
-    @classmethod
-    def read(cls, group: h5py.Group):
-        values = {}
-        for f in dataclasses.fields(cls):
-            if f.name in group:
-                values[f.name] = group[f.name][()]
-            else:
-                value = group.attrs[f.name]
-                if isinstance(value, str) and (value.startswith(("[", "{")) or value == "null"):
-                    value = json.loads(value)
-                values[f.name] = value.item() if isinstance(value, np.generic) else value
-        return cls(**values)
+#: How a field is stored: by its annotation, never by its value.
+KINDS = ("array", "float", "int", "bool", "str", "json", "results")
 
 
-def _attribute(value):
-    return json.dumps(value) if value is None or isinstance(value, (dict, list, tuple)) else value
+def quantity(description: str, units: str = "", *, per: str = "model", **kwargs):
+    """A result field documented in the report.
+
+    ``per``: ``model`` (one value), ``unit`` (an array with one entry per latent unit, a
+    column of the per-unit table) or ``example`` (an array with one row per example: kept in
+    the HDF5 report, left out of the JSON document).
+    """
+    if per not in PER:
+        raise ValueError(f"per must be one of {PER}, got {per!r}")
+    metadata = {"description": description, "units": units, "per": per}
+    return dataclasses.field(metadata=metadata, **kwargs)
 
 
-def _describe(attrs, prefix: str, metadata) -> None:
-    for key in ("description", "units"):
-        if metadata.get(key):
-            attrs[f"{prefix}{key}"] = metadata[key]
+class Result:
+    """Base class of the frozen analysis results (a marker: the behaviour lives in
+    ``store`` and the outputs, which walk ``dataclasses.fields``)."""
 
 
-def finite_or_none(value):
-    """JSON cannot hold NaN or infinity; they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _kind(hint) -> str:
+    if hint is np.ndarray:
+        return "array"
+    if hint in (float, int, bool, str):
+        return hint.__name__
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is dict and len(args) == 2 and isinstance(args[1], type):
+        if issubclass(args[1], Result):
+            return "results"
+    return "json"
+
+
+@functools.cache
+def field_kinds(result_type: type) -> dict[str, str]:
+    """Field name -> kind (one of ``KINDS``), from the class's resolved annotations."""
+    hints = typing.get_type_hints(result_type)
+    return {f.name: _kind(hints[f.name]) for f in dataclasses.fields(result_type)}
+
+
+@functools.cache
+def nested_type(result_type: type, name: str) -> type:
+    """The Result class held by a ``results`` field (``dict[str, SomeResult]``)."""
+    return typing.get_args(typing.get_type_hints(result_type)[name])[1]
+
+
+def unit_columns(result: Result) -> dict[str, np.ndarray]:
+    """The result's per-unit fields, by name."""
+    return {
+        f.name: getattr(result, f.name)
+        for f in dataclasses.fields(result)
+        if f.metadata.get("per") == "unit"
+    }

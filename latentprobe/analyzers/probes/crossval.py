@@ -1,0 +1,154 @@
+"""Held-out scores of the probes and their permutation tests.
+
+Folds split by example: a feature matrix has ``draws`` rows per example (row n * draws + j is
+draw j of example n; 1 for the means or x), and an example's rows stay on one side. Folds are
+stratified for classes, plain k-fold for a regression target, shuffled with the seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .discriminants import (
+    TIE,
+    lda_accuracy,
+    lda_accuracy_per_unit,
+    least_squares_r2,
+    least_squares_r2_per_unit,
+    permutation_p_value,
+    variance_explained,
+)
+from .estimators import classifier, fit_quietly, full_proba, regressor
+
+
+def sample_rows(examples: np.ndarray, draws: int) -> np.ndarray:
+    """The feature rows of the given examples, ``draws`` rows each."""
+    return (examples[:, None] * draws + np.arange(draws)).ravel()
+
+
+def make_splits(y: np.ndarray, folds: int, task: str, seed: int) -> list:
+    """(train, test) example indices for each of ``folds`` folds over labels ``y`` (N,)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task == "regression":
+        return list(KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y))))
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
+@dataclass(frozen=True)
+class CVScore:
+    """Held-out accuracy (R^2 for regression) and, for classes, the held-out cross-entropy
+    of each example in nats, averaged over its draws, shape (N,) (empty for regression)."""
+
+    score: float
+    example_loss: np.ndarray
+
+
+def _fit_fold(features, y_rows, train, test, *, draws, family, task, k, seed):
+    """Fit on the train examples' rows; (test rows, predictions or (rows, k) probabilities)."""
+    train, test = sample_rows(train, draws), sample_rows(test, draws)
+    if task == "regression":
+        model = fit_quietly(regressor(family, seed), features[train], y_rows[train])
+        return test, model.predict(features[test])
+    model = fit_quietly(classifier(family, seed), features[train], y_rows[train])
+    return test, full_proba(model, features[test], k)
+
+
+def _regression_score(y_rows: np.ndarray, outputs) -> CVScore:
+    predicted = np.empty(len(y_rows))
+    for test, values in outputs:
+        predicted[test] = values
+    residual = ((y_rows - predicted) ** 2).sum()
+    return CVScore(float(1 - residual / ((y_rows - y_rows.mean()) ** 2).sum()), np.empty(0))
+
+
+def _classification_score(y_rows: np.ndarray, outputs, draws: int) -> CVScore:
+    correct, loss = np.empty(len(y_rows)), np.empty(len(y_rows))
+    for test, proba in outputs:
+        correct[test] = proba.argmax(1) == y_rows[test]
+        loss[test] = -np.log(proba[np.arange(len(test)), y_rows[test]])
+    return CVScore(float(correct.mean()), loss.reshape(-1, draws).mean(1))
+
+
+def cross_validate(
+    features, y, splits, *, task, k=0, draws=1, family="linear", seed=0, n_jobs=1
+) -> CVScore:
+    """Held-out score of a probe (``family`` "linear" or "mlp") over ``splits``.
+
+    ``features`` (N * draws, F), ``y`` (N,) per example; ``k`` classes (0 for regression);
+    the folds run in ``n_jobs`` joblib workers.
+    """
+    from joblib import Parallel, delayed
+
+    y_rows = np.repeat(y, draws)
+    options = dict(draws=draws, family=family, task=task, k=k, seed=seed)
+    fit = functools.partial(_fit_fold, features, y_rows, **options)
+    outputs = Parallel(n_jobs=n_jobs)(delayed(fit)(train, test) for train, test in splits)
+    if task == "regression":
+        return _regression_score(y_rows, outputs)
+    return _classification_score(y_rows, outputs, draws)
+
+
+def _closed_form_score(z, y, splits, draws: int, k: int, statistic):
+    """A closed-form probe's held-out score over the folds, weighted by test rows: a float,
+    or shape (D,) for a per-unit statistic."""
+    y_rows = np.repeat(y, draws)
+    scores = []
+    for train, test in splits:
+        tr, te = sample_rows(train, draws), sample_rows(test, draws)
+        scores.append(statistic(z[tr], y_rows[tr], z[te], y_rows[te], k) * len(te))
+    return np.sum(scores, axis=0) / (len(y) * draws)
+
+
+def permutation_test(z, y, rng, *, task, k, folds, draws, seed, permutations):
+    """The sample probe's permutation test: (held-out statistic, p-value).
+
+    The whole procedure, folds included, is rerun on every permuted labelling (folds
+    stratified on the true labels alone would favour them: train and test class shares
+    match). A closed-form linear probe (linear discriminant; least squares for regression)
+    keeps the refits cheap.
+    """
+    statistic = lda_accuracy if task != "regression" else least_squares_r2
+
+    def score(labels):
+        splits = make_splits(labels, folds, task, seed)
+        return _closed_form_score(z, labels, splits, draws, k, statistic)
+
+    observed = score(y)
+    null = np.array([score(rng.permutation(y)) for _ in range(permutations)])
+    return float(observed), permutation_p_value(observed, null)
+
+
+def unit_scores(z, y, splits, *, task, k, draws) -> np.ndarray:
+    """Held-out accuracy (R^2 for regression) of a 1-D closed-form probe on each unit's
+    samples, shape (D,)."""
+    statistic = lda_accuracy_per_unit if task != "regression" else least_squares_r2_per_unit
+    return _closed_form_score(z, y, splits, draws, k, statistic)
+
+
+def unit_permutations(permutations: int, n_units: int, alpha: float = 0.05) -> int:
+    """Enough permutations for a Holm-corrected p-value to reach ``alpha`` with D units:
+    the smallest p, 1 / (n + 1), times D must fall below it (with a margin of 2)."""
+    return max(10 * permutations, math.ceil(2 * n_units / alpha))
+
+
+def unit_p_values(z, y, rng, *, task, k, draws, permutations) -> np.ndarray:
+    """Permutation p-value of each unit, shape (D,), over ``unit_permutations`` labellings.
+
+    Labels permute between examples; the statistic is each unit's share of variance
+    explained by the label (between-class over within-class sums of squares; r^2 for a
+    regression target): O(N D), so the thousands of permutations that Holm's correction
+    over D units needs stay cheap.
+    """
+    explained = variance_explained(z, draws, k, task)
+    observed = explained(y)
+    count = unit_permutations(permutations, z.shape[1])
+    exceed = np.zeros(z.shape[1])
+    for _ in range(count):
+        exceed += explained(rng.permutation(y)) >= observed - TIE
+    return (exceed + 1) / (count + 1)

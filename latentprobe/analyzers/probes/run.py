@@ -1,0 +1,240 @@
+"""Running the probes: every probe, reference and test for each label set, in a fixed order
+so that one seed reproduces every number."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import AnalysisError
+from ...types import Prior
+from .crossval import (
+    CVScore,
+    cross_validate,
+    make_splits,
+    permutation_test,
+    unit_p_values,
+    unit_scores,
+)
+from .discriminants import holm
+from .information import bound_figures, control_task, mdl_figures
+from .labels import LabelSet, prepare
+from .options import DEFAULTS, ProbesOptions
+from .result import ProbeSetResult, ProbesResult, no_bound, no_control, no_mdl, no_units
+
+NAN = math.nan
+NO_X_NOTE = "no inputs x given: x reference and control task left out"
+REGRESSION_NOTE = (
+    "regression target: scores are R^2; information bound, control task "
+    "and MDL apply to classes only"
+)
+
+
+def draw_posterior(mu, logvar, draws: int, rng) -> np.ndarray:
+    """``draws`` samples z ~ q(z|x) per example, shape (N * draws, D), example-major."""
+    eps = rng.standard_normal((mu.shape[0], draws, mu.shape[1]))
+    return (mu[:, None] + np.exp(0.5 * logvar)[:, None] * eps).reshape(-1, mu.shape[1])
+
+
+def draw_prior(prior: Prior, n: int, rng) -> np.ndarray:
+    """``n`` draws from the prior (a mixture of diagonal Gaussians), shape (n, D)."""
+    component = rng.choice(len(prior.weights), size=n, p=prior.weights)
+    noise = rng.standard_normal((n, prior.means.shape[1]))
+    return prior.means[component] + np.exp(0.5 * prior.logvars[component]) * noise
+
+
+@dataclass(frozen=True)
+class _Probing:
+    """What the probes of one label set share: the label set, the posterior means (n, D)
+    and samples z (n * draws, D) of its examples, the inputs flattened to (n, F) or None,
+    the folds, the options, the seed and the random generator (drawn from in a fixed
+    order)."""
+
+    ls: LabelSet
+    mu: np.ndarray
+    z: np.ndarray
+    x: np.ndarray | None
+    splits: list
+    options: ProbesOptions
+    seed: int
+    rng: np.random.Generator
+
+    @classmethod
+    def start(cls, ls: LabelSet, mu, logvar, x, options: ProbesOptions, seed: int) -> _Probing:
+        rng = np.random.default_rng(seed)
+        mu = mu[ls.rows]
+        z = draw_posterior(mu, logvar[ls.rows], options.draws_per_example, rng)
+        inputs = None if x is None else np.asarray(x, dtype=np.float64)[ls.rows].reshape(ls.n, -1)
+        splits = make_splits(ls.y, ls.folds, ls.task, seed)
+        return cls(ls, mu, z, inputs, splits, options, seed, rng)
+
+    @property
+    def draws(self) -> int:
+        return self.options.draws_per_example
+
+    def cv(self, features, draws: int = 1, family: str = "linear") -> CVScore:
+        ls = self.ls
+        settings = dict(task=ls.task, k=ls.k, seed=self.seed, n_jobs=self.options.n_jobs)
+        return cross_validate(features, ls.y, self.splits, draws=draws, family=family, **settings)
+
+
+def _reference_probes(run: _Probing, prior: Prior | None, main: CVScore) -> tuple[dict, list]:
+    """The sample probe's score beside those on the means, with an MLP, on draws from the
+    prior (chance expected) and on the inputs x (an upper reference)."""
+    draws, mlp = run.draws, run.options.mlp
+    prior = (prior or Prior.standard_normal()).expanded(run.mu.shape[1])
+    figures = {
+        "accuracy": main.score,
+        "mean_accuracy": run.cv(run.mu).score,
+        "mlp_accuracy": run.cv(run.z, draws, "mlp").score if mlp else NAN,
+        "mlp_mean_accuracy": run.cv(run.mu, 1, "mlp").score if mlp else NAN,
+        "prior_accuracy": run.cv(draw_prior(prior, run.ls.n * draws, run.rng), draws).score,
+        "x_accuracy": run.cv(run.x).score if run.x is not None else NAN,
+    }
+    return figures, [] if run.x is not None else [NO_X_NOTE]
+
+
+def _control(run: _Probing, main: CVScore) -> tuple[dict, list]:
+    if not run.options.control or run.x is None:
+        return no_control(), []
+    ls, options = run.ls, run.options
+    settings = dict(folds=ls.folds, draws=run.draws, seed=run.seed, n_jobs=options.n_jobs)
+    accuracy, notes = control_task(run.z, run.x, ls.y, run.rng, **settings)
+    return {"control_accuracy": accuracy, "selectivity": main.score - accuracy}, notes
+
+
+def _class_figures(run: _Probing, main: CVScore) -> tuple[dict, list]:
+    """Chance, interval, information bound, control task and MDL for class labels."""
+    ls = run.ls
+    control, notes = _control(run, main)
+    first_draws = run.z[:: run.draws]
+    mdl = mdl_figures(first_draws, ls.y, ls.k, run.rng, run.seed) if run.options.mdl else no_mdl()
+    return {**bound_figures(ls.y, main), **control, **mdl}, notes
+
+
+def _task_figures(run: _Probing, main: CVScore) -> tuple[dict, list]:
+    if run.ls.task == "classification":
+        return _class_figures(run, main)
+    return {"chance": 0.0, **no_bound(), **no_control(), **no_mdl()}, [REGRESSION_NOTE]
+
+
+def _unit_figures(run: _Probing) -> dict:
+    ls = run.ls
+    if not run.options.per_unit:
+        return no_units(run.mu.shape[1])
+    accuracy = unit_scores(run.z, ls.y, run.splits, task=ls.task, k=ls.k, draws=run.draws)
+    settings = dict(task=ls.task, k=ls.k, draws=run.draws, permutations=run.options.permutations)
+    p = unit_p_values(run.z, ls.y, run.rng, **settings)
+    return {"per_unit_accuracy": accuracy, "per_unit_p_value": p, "per_unit_p_holm": holm(p)}
+
+
+def _significance(run: _Probing) -> dict:
+    """The sample probe's permutation test, then the one-unit probes and their tests."""
+    ls, permutations = run.ls, run.options.permutations
+    design = dict(task=ls.task, k=ls.k, folds=ls.folds, draws=run.draws, seed=run.seed)
+    statistic, p = permutation_test(run.z, ls.y, run.rng, **design, permutations=permutations)
+    tests = {
+        "permutation_statistic": statistic,
+        "p_value": p,
+        "p_value_min": 1 / (permutations + 1),
+    }
+    return {**tests, **_unit_figures(run)}
+
+
+def _result(run: _Probing, figures: dict, notes: list) -> ProbeSetResult:
+    ls = run.ls
+    return ProbeSetResult(
+        task=ls.task,
+        skipped="",
+        n_used=ls.n,
+        n_missing=ls.n_missing,
+        n_rare=ls.n_rare,
+        n_classes=ls.k,
+        folds=ls.folds,
+        draws_per_example=run.draws,
+        **figures,
+        notes=notes,
+    )
+
+
+def probe_label_set(
+    mu,
+    logvar,
+    labels,
+    name: str,
+    *,
+    x=None,
+    prior: Prior | None = None,
+    options: ProbesOptions | None = None,
+    seed: int = 0,
+) -> ProbeSetResult:
+    """All probes for one label set of shape (N,); see ``probes``."""
+    mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
+    options = options or DEFAULTS
+    ls = prepare(labels, len(mu), name, options.folds)
+    if ls.skip_reason:
+        counts = dict(n_missing=ls.n_missing, n_rare=ls.n_rare, n_units=mu.shape[1])
+        return ProbeSetResult.not_probed(ls.task, ls.skip_reason, notes=ls.notes, **counts)
+    run = _Probing.start(ls, mu, logvar, x, options, seed)
+    main = run.cv(run.z, run.draws)
+    references, reference_notes = _reference_probes(run, prior, main)
+    task_figures, task_notes = _task_figures(run, main)
+    figures = {**references, **task_figures, **_significance(run)}
+    return _result(run, figures, [*ls.notes, *reference_notes, *task_notes])
+
+
+def probes(
+    mu,
+    logvar,
+    labels: dict,
+    *,
+    x=None,
+    prior: Prior | None = None,
+    options: ProbesOptions | None = None,
+    seed: int = 0,
+) -> ProbesResult:
+    """Probe classifiers for every label set: does z predict a label of x better than
+    chance, and by how many nats?
+
+    For each label set, probes are trained on samples z ~ q(z|x) (the verdict rests on
+    these), on the posterior means, on each unit alone, on the inputs x (an upper
+    reference) and on draws from the prior (which must come out at chance). Folds are
+    stratified and split by example, so no x has samples on both sides.
+
+    Parameters
+    ----------
+    mu, logvar : arrays of shape (N, D)
+        Posterior means and log-variances (natural log).
+    labels : dict mapping a label-set name to an array of shape (N,); -1 or NaN mark a
+        missing label. Integer-valued labels (at most 100 values) are classes; other
+        numbers a regression target (ridge, R^2).
+    x : array of shape (N, ...), optional
+        The inputs, for the upper reference probe and the control task.
+    prior : Prior, optional
+        For the reference probe on draws from the prior (standard normal by default).
+    options : ProbesOptions, optional
+        Folds, permutations, draws per example, which parts to run, joblib workers.
+    seed : int
+        Seeds the draws, the folds, the permutations and the MLPs.
+
+    Returns
+    -------
+    ProbesResult with one ProbeSetResult per label set; information in nats, code lengths
+    in bits. Raises ``AnalysisError`` when ``labels`` is empty.
+
+    References
+    ----------
+    Pimentel et al. (2020), "Information-theoretic probing for linguistic structure".
+    Hewitt & Liang (2019), "Designing and interpreting probes with control tasks".
+    Voita & Titov (2020), "Information-theoretic probing with minimum description length".
+    Holm (1979), "A simple sequentially rejective multiple test procedure".
+    """
+    mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
+    if not labels:
+        raise AnalysisError("probes need labels: extract them with the data or pass --labels")
+    settings = dict(x=x, prior=prior, options=options, seed=seed)
+    return ProbesResult(
+        {name: probe_label_set(mu, logvar, y, name, **settings) for name, y in labels.items()}
+    )

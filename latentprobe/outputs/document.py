@@ -1,0 +1,76 @@
+"""The JSON document of a report, built from the results' dataclass fields.
+
+Per-example arrays (``per="example"``) stay in the HDF5 report; NaN and infinity become
+null; nested results become nested objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+
+from ..analyzers.result import Result
+from ..registry import ANALYSES
+
+
+def plain(value):
+    """A JSON-ready copy: arrays to lists, numpy scalars to Python, non-finite to None."""
+    if isinstance(value, Result):
+        return result_document(value)
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def result_document(result: Result) -> dict:
+    """Every field of a result except its per-example arrays."""
+    return {
+        f.name: plain(getattr(result, f.name))
+        for f in dataclasses.fields(result)
+        if f.metadata.get("per") != "example"
+    }
+
+
+def unit_rows(report) -> list[dict]:
+    """One row per unit: index, status, and every column the analyses that ran declare."""
+    rows = [{"index": i, "status": s} for i, s in enumerate(report.verdict.unit_status)]
+    for name, result in report.results.items():
+        for column in ANALYSES[name].columns:
+            for row, value in zip(rows, getattr(result, column.field), strict=True):
+                row[column.key] = plain(value)
+    return rows
+
+
+def report_document(report) -> dict:
+    """The document of ``latentprobe analyze --json`` (every figure in nats)."""
+    v = report.verdict
+    return {
+        "verdict": v.model,
+        "z_informative": v.z_informative,
+        "n_examples": report.stats.n_examples,
+        "n_units": report.stats.n_units,
+        "units": "nats",
+        "active_units": v.units_with("active"),
+        "inactive_units": v.units_with("inactive"),
+        "collapsed_units": v.units_with("collapsed"),
+        "agreement": dict(v.agreement),
+        "notes": list(v.notes),
+        "thresholds": plain(dataclasses.asdict(v.thresholds)),
+        "per_unit": unit_rows(report),
+        "analyses": {name: result_document(r) for name, r in report.results.items()},
+    }
+
+
+def report_json(report) -> str:
+    return json.dumps(report_document(report), indent=2)

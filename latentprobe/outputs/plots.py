@@ -1,0 +1,68 @@
+"""Figures for a report (matplotlib with the Agg backend, no display needed).
+
+``units.png`` shows every per-unit column the analyses declare, coloured by status; each
+analysis may add figures of its own (``figures`` in its table entry), drawn here onto a
+fresh matplotlib figure and saved atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..registry import ANALYSES
+from ..verdict import STATUS_COLOURS
+from .summary import _columns
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def draw_units(fig, report) -> None:
+    """One bar panel per per-unit column, bars coloured by the unit's status."""
+    columns = _columns(report)
+    colours = [STATUS_COLOURS[s] for s in report.verdict.unit_status]
+    n_units = report.stats.n_units
+    fig.set_size_inches(max(6, 0.35 * n_units), 2.4 * len(columns))
+    axes = fig.subplots(len(columns), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (column, values) in zip(axes, columns, strict=True):
+        ax.bar(np.arange(n_units), np.nan_to_num(np.asarray(values, float)), color=colours)
+        ax.set_ylabel(column.label, fontsize=8)
+    axes[-1].set_xlabel("latent unit (green active, orange inactive, red collapsed)")
+
+
+def figure_drawers(report) -> dict:
+    """File stem -> function drawing that figure onto a matplotlib Figure."""
+    drawers = {"units": lambda fig: draw_units(fig, report)} if _columns(report) else {}
+    for name, result in report.results.items():
+        if ANALYSES[name].figures:
+            drawers.update(ANALYSES[name].figures(result, report.verdict.unit_status))
+    return drawers
+
+
+def _save(draw, path: Path) -> Path:
+    plt = _pyplot()
+    fig = plt.figure()
+    try:
+        draw(fig)
+        fig.tight_layout()
+        with atomic_path(path, force=True) as temp:
+            fig.savefig(temp, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def write_plots(report, folder) -> list[Path]:
+    """Write every figure of the report as PNG into ``folder`` (created if missing)."""
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    return [_save(draw, folder / f"{stem}.png") for stem, draw in figure_drawers(report).items()]

@@ -1,0 +1,52 @@
+"""The human summary printed by ``latentprobe analyze``."""
+
+from __future__ import annotations
+
+from ..formatting import fmt
+from ..registry import ANALYSES
+
+INFORMATIVE = {
+    True: "z carries information about x",
+    False: "z carries no information about x",
+    None: "information not measured",
+}
+
+
+def _header(report, source: str) -> list[str]:
+    v = report.verdict
+    counts = ", ".join(f"{len(v.units_with(s))} {s}" for s in ("active", "inactive", "collapsed"))
+    return [
+        f"latentprobe: {source} ({report.stats.n_examples:,} examples, "
+        f"{report.stats.n_units} latent units; all figures in nats)",
+        f"verdict: {v.model}: {INFORMATIVE[v.z_informative]}; {counts}",
+    ]
+
+
+def _columns(report) -> list[tuple]:
+    return [
+        (column, getattr(result, column.field))
+        for name, result in report.results.items()
+        for column in ANALYSES[name].columns
+    ]
+
+
+def unit_table(report) -> list[str]:
+    """The per-unit table: one column per declared column of the analyses that ran."""
+    columns = _columns(report)
+    header = f"{'unit':>4}  " + "".join(f"{c.title:>10}  " for c, _ in columns) + "status"
+    lines = [header]
+    for i, status in enumerate(report.verdict.unit_status):
+        cells = "".join(f"{fmt(float(values[i])):>10}  " for _, values in columns)
+        lines.append(f"{i:>4}  {cells}{status}")
+    return lines
+
+
+def summary(report, source: str) -> str:
+    lines = _header(report, source)
+    for name, result in report.results.items():
+        if ANALYSES[name].summary:
+            lines.extend(ANALYSES[name].summary(result))
+    lines.append("")
+    lines.extend(unit_table(report))
+    lines.extend(f"note: {note}" for note in report.verdict.notes)
+    return "\n".join(lines)

@@ -1,0 +1,214 @@
+"""The table of analyses: the one place that says what runs.
+
+Each entry says what the analysis needs, its options (a frozen dataclass whose defaults are
+the only defaults; the command line offers its fields), how it votes in the verdict, and how
+it is presented (summary lines, per-unit columns, figures). ``report``, ``verdict``, the
+outputs and the command line iterate over ``ANALYSES`` and never name an analysis; adding an
+analysis is one module under ``analyzers/`` plus one entry here (or ``register`` at run time).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AnalysisError, OptionsError
+from .types import EncoderStats
+
+
+def _module(name: str):
+    """An analyzer module (``latentprobe.analyzers`` re-exports functions of the same name)."""
+    return importlib.import_module(f"{__package__}.analyzers.{name}")
+
+
+au, kl, mi, pr = map(_module, ("active_units", "kl_divergence", "mutual_information", "probes"))
+
+#: What an analysis may need beyond the encoder statistics, and how a user supplies it.
+INPUTS = {
+    "labels": "extract labels with the data (--labels-key) or pass --labels FILE",
+    "x": "pass the inputs with --data",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """What the analyses run on: the statistics, and the inputs x (N, ...) when at hand."""
+
+    stats: EncoderStats
+    x: np.ndarray | None = None
+
+    def has(self, name: str) -> bool:
+        return bool(self.stats.labels) if name == "labels" else getattr(self, name) is not None
+
+    def available(self) -> list[str]:
+        return [name for name in INPUTS if self.has(name)]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A per-unit column: ``key`` in the JSON rows, ``title`` in the summary table, the
+    result ``field`` (per unit) it shows, and the figure's axis ``label`` (with units)."""
+
+    key: str
+    title: str
+    field: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One entry of the table.
+
+    ``run(inputs, options, seed)`` returns the result; ``needs`` must be present for the
+    analysis to run (it is left out by default without them, an error when asked for by
+    name), ``uses`` are used when present. ``vote(result, thresholds)`` and
+    ``review(result, draft_verdict)`` feed the verdict; ``summary(result)`` gives lines,
+    ``columns`` the per-unit table, ``figures(result, unit_status)`` named drawers.
+    """
+
+    description: str
+    run: Callable
+    options_type: type
+    result_type: type
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    vote: Callable | None = None
+    review: Callable | None = None
+    summary: Callable | None = None
+    columns: tuple[Column, ...] = ()
+    figures: Callable | None = None
+
+
+def _run_active_units(inputs, options, seed):
+    return au.active_units(inputs.stats.mu, threshold=options.threshold)
+
+
+def _run_kl(inputs, options, seed):
+    s = inputs.stats
+    return kl.kl_divergence(
+        s.mu, s.logvar, prior=s.prior, draws_per_example=options.draws_per_example, seed=seed
+    )
+
+
+def _run_mi(inputs, options, seed):
+    s = inputs.stats
+    return mi.mutual_information(
+        s.mu,
+        s.logvar,
+        prior=s.prior,
+        draws_per_example=options.draws_per_example,
+        max_points=options.max_points,
+        per_unit=options.per_unit,
+        per_unit_max_points=options.per_unit_max_points,
+        seed=seed,
+    )
+
+
+def _run_probes(inputs, options, seed):
+    s = inputs.stats
+    return pr.probes(
+        s.mu, s.logvar, s.labels, x=inputs.x, prior=s.prior, options=options, seed=seed
+    )
+
+
+ANALYSES: dict[str, Analysis] = {
+    "active_units": Analysis(
+        "variance of the posterior means per unit (Burda et al. 2016)",
+        _run_active_units,
+        au.ActiveUnitsOptions,
+        au.ActiveUnitsResult,
+        vote=au.vote,
+        review=au.review,
+        summary=au.summary_lines,
+        columns=(
+            Column("var_of_means", "var(means)", "var_of_means", "variance of posterior means"),
+        ),
+    ),
+    "kl_divergence": Analysis(
+        "KL(q(z_i|x) || p(z_i)) per example and unit, rates, histogram",
+        _run_kl,
+        kl.KLDivergenceOptions,
+        kl.KLDivergenceResult,
+        vote=kl.vote,
+        summary=kl.summary_lines,
+        columns=(Column("kl", "KL", "per_unit_rate", "KL to the prior (nats)"),),
+        figures=kl.figures,
+    ),
+    "mutual_information": Analysis(
+        "I(x;z) over the full dataset, its error bar, per-unit terms, TC, rate decomposition",
+        _run_mi,
+        mi.MutualInformationOptions,
+        mi.MutualInformationResult,
+        vote=mi.vote,
+        review=mi.review,
+        summary=mi.summary_lines,
+        columns=(Column("mi", "I(x;z_i)", "per_unit_mi", "I(x;z_i) (nats)"),),
+    ),
+    "probes": Analysis(
+        "probe classifiers per label set: samples, means, units, x and prior references, "
+        "permutation test, I(z;y) bound, control task, MDL",
+        _run_probes,
+        pr.ProbesOptions,
+        pr.ProbesResult,
+        needs=("labels",),
+        uses=("x",),
+        review=pr.review,
+        summary=pr.summary_lines,
+        figures=pr.figures,
+    ),
+}
+
+
+def register(name: str, analysis: Analysis) -> None:
+    """Add an analysis to the table (a plugin, or a test); the name must be new."""
+    if name in ANALYSES:
+        raise OptionsError(f"an analysis named {name!r} is already registered")
+    ANALYSES[name] = analysis
+
+
+def unregister(name: str) -> None:
+    ANALYSES.pop(name, None)
+
+
+def _names(values) -> list[str]:
+    names = [n.strip() for v in values or () for n in v.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ANALYSES]
+    if unknown:
+        raise OptionsError(f"unknown analysis {unknown[0]!r}; choose from {', '.join(ANALYSES)}")
+    return names
+
+
+def _missing(name: str, available) -> list[str]:
+    return [need for need in ANALYSES[name].needs if need not in available]
+
+
+def select(only=(), skip=(), *, available=tuple(INPUTS)) -> list[str]:
+    """Analysis names in table order, after ``only`` and ``skip`` (comma-separated or
+    repeated). An analysis whose needs are not all ``available`` is left out by default and
+    is an error when asked for by name."""
+    chosen, skipped = _names(only), _names(skip)
+    for name in chosen:
+        if missing := _missing(name, available):
+            hints = "; ".join(INPUTS[m] for m in missing)
+            raise AnalysisError(f"analysis {name!r} needs {' and '.join(missing)}: {hints}")
+    names = [
+        n
+        for n in ANALYSES
+        if (not chosen or n in chosen) and n not in skipped and not _missing(n, available)
+    ]
+    if not names:
+        raise OptionsError("--only/--skip leave no analysis to run")
+    return names
+
+
+def uses(names, what: str) -> bool:
+    """Whether any of the named analyses needs or uses input ``what``."""
+    return any(what in ANALYSES[n].needs + ANALYSES[n].uses for n in names)
+
+
+def default_options() -> dict:
+    """Every analysis's options at their defaults."""
+    return {name: analysis.options_type() for name, analysis in ANALYSES.items()}

@@ -1,0 +1,171 @@
+"""Plain data: the prior p(z) and the encoder statistics. No file library is imported here;
+``store`` reads and writes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DataError, PosteriorError, PriorError
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A mixture of diagonal Gaussians; K = 1 is a diagonal Gaussian prior.
+
+    ``weights`` has shape (K,); ``means`` and ``logvars`` have shape (K, D) or (K, 1) (one
+    value for every unit), log-variances in natural log.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    logvars: np.ndarray
+
+    @classmethod
+    def standard_normal(cls) -> Prior:
+        return cls.diagonal(0.0, 0.0)
+
+    @classmethod
+    def diagonal(cls, mean, logvar) -> Prior:
+        """A Gaussian prior; ``mean`` and ``logvar`` are one number or one per unit."""
+        mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+        logvar = np.atleast_1d(np.asarray(logvar, dtype=np.float64))
+        return cls.mixture([1.0], mean[None, :], logvar[None, :])
+
+    @classmethod
+    def mixture(cls, weights, means, logvars) -> Prior:
+        """A mixture prior, validated: K positive weights summing to 1, finite components."""
+        weights = np.asarray(weights, dtype=np.float64)
+        means = np.atleast_2d(np.asarray(means, dtype=np.float64))
+        logvars = np.atleast_2d(np.asarray(logvars, dtype=np.float64))
+        if weights.ndim != 1 or len(weights) != len(means) or len(means) != len(logvars):
+            raise PriorError(
+                f"prior needs K weights and (K, D) means and logvars, got "
+                f"{weights.shape}, {means.shape}, {logvars.shape}"
+            )
+        if (weights <= 0).any() or not np.isclose(weights.sum(), 1.0):
+            raise PriorError("prior weights must be positive and sum to 1")
+        for name, arr in (("means", means), ("logvars", logvars)):
+            if not np.isfinite(arr).all():
+                raise PriorError(f"prior {name} must be finite")
+        return cls(weights, means, logvars)
+
+    @property
+    def kind(self) -> str:
+        if len(self.weights) > 1:
+            return "mixture_of_diagonal_gaussians"
+        if not self.means.any() and not self.logvars.any():
+            return "standard_normal"
+        return "diagonal_gaussian"
+
+    @property
+    def is_gaussian(self) -> bool:
+        return len(self.weights) == 1
+
+    def check_fits(self, n_units: int) -> None:
+        """Raise unless the prior has one value, or one per unit, for ``n_units`` units."""
+        if self.means.shape[1] not in (1, n_units) or self.logvars.shape[1] not in (1, n_units):
+            raise PriorError(
+                f"the prior has {self.means.shape[1]} units but the encoder has {n_units}; "
+                "give one value, or one per unit, to --prior-mean/--prior-logvar"
+            )
+
+    def expanded(self, n_units: int) -> Prior:
+        """The prior with (K, n_units) means and logvars."""
+        self.check_fits(n_units)
+        shape = (len(self.weights), n_units)
+        return Prior(
+            self.weights,
+            np.broadcast_to(self.means, shape).copy(),
+            np.broadcast_to(self.logvars, shape).copy(),
+        )
+
+    def describe(self) -> dict:
+        standard = self.kind == "standard_normal"
+        return {
+            "kind": self.kind,
+            "components": len(self.weights),
+            "mean": 0.0 if standard else self.means.tolist(),
+            "logvar": 0.0 if standard else self.logvars.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class EncoderStats:
+    """Posterior parameters of every example, with labels, the prior and provenance.
+
+    ``mu`` and ``logvar`` are float64 arrays of shape (N, D) (log-variances in natural log);
+    ``labels`` maps a label-set name to an array of shape (N,).
+    """
+
+    mu: np.ndarray
+    logvar: np.ndarray
+    labels: dict = field(default_factory=dict)
+    prior: Prior = field(default_factory=Prior.standard_normal)
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        validate_posteriors(self.mu, self.logvar)
+        self.prior.check_fits(self.mu.shape[1])
+        # analyses work in float64 whatever precision the encoder had
+        object.__setattr__(self, "mu", np.asarray(self.mu, dtype=np.float64))
+        object.__setattr__(self, "logvar", np.asarray(self.logvar, dtype=np.float64))
+        for name, y in self.labels.items():
+            if len(y) != len(self.mu):
+                raise DataError(
+                    f"labels {name!r} have {len(y)} entries for {len(self.mu)} examples; "
+                    "pass labels of the same length"
+                )
+
+    @property
+    def n_examples(self) -> int:
+        return self.mu.shape[0]
+
+    @property
+    def n_units(self) -> int:
+        return self.mu.shape[1]
+
+    def save(self, path, *, force: bool = False):
+        """Write a stats file atomically; refuses to overwrite unless ``force``."""
+        from . import store
+
+        return store.write_stats_file(self, path, force=force)
+
+    @classmethod
+    def load(cls, path) -> EncoderStats:
+        """Read a stats file (or the statistics inside a report) written by latentprobe."""
+        from . import store
+
+        return store.read_stats_file(path)
+
+
+def validate_posteriors(mu, logvar) -> None:
+    """Raise unless mu and logvar are finite real arrays of the same shape (N, D), N >= 1."""
+    mu_shape, lv_shape = np.shape(mu), np.shape(logvar)
+    if mu_shape != lv_shape or len(mu_shape) != 2:
+        raise PosteriorError(
+            f"expected mu and logvar of the same shape (N, D), got {mu_shape} and {lv_shape}"
+        )
+    if mu_shape[0] == 0 or mu_shape[1] == 0:
+        raise PosteriorError(f"no examples or no units: mu has shape {mu_shape}")
+    for name, arr in (("mu", mu), ("logvar", logvar)):
+        kind = np.asarray(arr).dtype.kind
+        if kind not in "biuf":
+            raise PosteriorError(
+                f"{name} must hold real numbers, got dtype {np.asarray(arr).dtype}"
+            )
+        if (where := first_non_finite(arr)) is not None:
+            row, col = where
+            raise PosteriorError(
+                f"{name} is not finite at example {row}, unit {col}: {arr[row, col]}"
+            )
+
+
+def first_non_finite(arr) -> tuple[int, int] | None:
+    """(row, column) of the first NaN or infinity in a 2-D array, or None."""
+    bad = ~np.isfinite(np.asarray(arr))
+    if not bad.any():
+        return None
+    row, col = np.argwhere(bad)[0]
+    return int(row), int(col)

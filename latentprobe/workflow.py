@@ -1,0 +1,204 @@
+"""One library function per command-line verb, on typed specifications.
+
+``extract_file`` is ``latentprobe extract``; ``analyze_source`` is ``latentprobe analyze``
+(a checkpoint or a stats/report file in, a ``Report`` out). They decide what to read (the
+zoo checkpoint's dataset, whether the analyses will use the inputs x), read it once, and
+hand over to ``extraction`` and ``report``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoints, data, registry
+from .checkpoints import LoadedModel
+from .data import DataSource
+from .errors import ArchitectureError, CheckpointError, DataError, OptionsError
+from .extraction import DEFAULTS as ENCODE_DEFAULTS
+from .extraction import EncodeOptions, extract, extract_to_file
+from .report import Report, analyze
+from .types import EncoderStats, Prior
+from .verdict import Thresholds
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A checkpoint and how to build and call its encoder."""
+
+    path: Path
+    arch: str | None = None
+    arch_kwargs: dict = field(default_factory=dict)
+    trust_checkpoint: bool = False
+    encode: str | None = None  # module:function called as function(model, x)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A ``--data`` spec and how to read it (None: the checkpoint's own dataset)."""
+
+    spec: str | None = None
+    x_key: str | None = None
+    labels_keys: tuple[str, ...] = ()
+    input_shape: tuple[int, ...] | None = None
+
+    def open(self, fallback: str | None = None) -> DataSource:
+        spec = self.spec or fallback
+        if spec is None:
+            raise OptionsError("no --data given and the checkpoint names no dataset")
+        return data.open_data(
+            spec, x_key=self.x_key, labels_keys=self.labels_keys, input_shape=self.input_shape
+        )
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """A prior from options: a file (mixture), or a diagonal mean/log-variance (one number
+    or one per unit); None everywhere keeps the prior already recorded (standard normal)."""
+
+    mean: float | tuple[float, ...] | None = None
+    logvar: float | tuple[float, ...] | None = None
+    file: Path | None = None
+
+    def resolve(self) -> Prior | None:
+        if self.file is not None:
+            return data.read_prior_file(self.file)
+        if self.mean is None and self.logvar is None:
+            return None
+        return Prior.diagonal(
+            0.0 if self.mean is None else self.mean, 0.0 if self.logvar is None else self.logvar
+        )
+
+
+def zoo_dataset(loaded: LoadedModel) -> str | None:
+    """The dataset a zoo checkpoint names, only from the built-in table: a name read from a
+    file never becomes an import."""
+    if loaded.dataset is None or loaded.dataset in data.BUILTIN:
+        return loaded.dataset
+    raise CheckpointError(
+        f"{loaded.files[0]} names dataset {loaded.dataset!r}, which is not a built-in "
+        f"({', '.join(data.BUILTIN)}); pass --data"
+    )
+
+
+def load(model: ModelSpec, data_spec: DataSpec) -> tuple[LoadedModel, DataSource]:
+    """Load the checkpoint and open its data."""
+    loaded = checkpoints.load_model(
+        model.path,
+        arch=model.arch,
+        arch_kwargs=model.arch_kwargs,
+        trust_checkpoint=model.trust_checkpoint,
+    )
+    return loaded, data_spec.open(fallback=zoo_dataset(loaded))
+
+
+def encode_function(spec: str | None):
+    if spec is None:
+        return None
+    return data.import_from_spec(spec, "--encode", error=ArchitectureError)
+
+
+def _encoding(model: ModelSpec, encoding: EncodeOptions, prior, seed, progress, provenance):
+    return dict(
+        **dataclasses.asdict(encoding),
+        encode=encode_function(model.encode),
+        prior=prior,
+        seed=seed,
+        progress=progress,
+        provenance=provenance,
+    )
+
+
+def extract_file(
+    model: ModelSpec,
+    data_spec: DataSpec,
+    output,
+    *,
+    encoding: EncodeOptions = ENCODE_DEFAULTS,
+    prior: PriorSpec = PriorSpec(),
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = False,
+    provenance: dict | None = None,
+) -> Path:
+    """``latentprobe extract``: stream a checkpoint's statistics over its data to a file."""
+    loaded, source = load(model, data_spec)
+    settings = _encoding(model, encoding, prior.resolve(), seed, progress, provenance)
+    return extract_to_file(loaded, source, output, force=force, **settings)
+
+
+def is_hdf5(path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def collect_inputs(source: DataSource, n_examples: int) -> np.ndarray:
+    """All inputs x as one (N, features) array, checked against the statistics' N."""
+    rows = [x.reshape(len(x), -1).numpy() for x, _ in source.iter_batches(4096, 0)]
+    x = np.concatenate(rows)
+    if len(x) != n_examples:
+        raise DataError(
+            f"--data has {len(x)} examples but the statistics have {n_examples}; "
+            "pass the data they were extracted from"
+        )
+    return x
+
+
+def _inputs_used(stats: EncoderStats, only, skip) -> bool:
+    """Whether the analyses that will run use the inputs x, were they at hand."""
+    at_hand = registry.AnalysisInputs(stats, x=np.empty((stats.n_examples, 0)))
+    return registry.uses(registry.select(only, skip, available=at_hand.available()), "x")
+
+
+def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance):
+    """(statistics, data source or None) from a stats/report file or a checkpoint."""
+    if is_hdf5(source):
+        stats = EncoderStats.load(source)
+        if prior is not None:
+            stats = dataclasses.replace(stats, prior=prior)
+        return stats, data_spec.open() if data_spec.spec else None
+    model = dataclasses.replace(model, path=Path(source))
+    loaded, data_source = load(model, data_spec)
+    settings = _encoding(model, encoding, prior, seed, progress, provenance)
+    return extract(loaded, data_source, **settings), data_source
+
+
+def analyze_source(
+    source,
+    *,
+    model: ModelSpec | None = None,
+    data_spec: DataSpec = DataSpec(),
+    encoding: EncodeOptions = ENCODE_DEFAULTS,
+    prior: PriorSpec = PriorSpec(),
+    labels_file=None,
+    only=(),
+    skip=(),
+    options: dict | None = None,
+    thresholds: Thresholds | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    provenance: dict | None = None,
+) -> Report:
+    """``latentprobe analyze``: statistics from SOURCE (checkpoint or stats/report file),
+    extra labels, the inputs x when an analysis will use them; then the report."""
+    model = model or ModelSpec(Path(source))
+    stats, data_source = _stats(
+        source, model, data_spec, encoding, prior.resolve(), seed, progress, provenance
+    )
+    if labels_file is not None:
+        labels = {**stats.labels, **data.read_labels_file(labels_file)}
+        stats = dataclasses.replace(stats, labels=labels)
+    x = None
+    if data_source is not None and _inputs_used(stats, only, skip):
+        x = collect_inputs(data_source, stats.n_examples)
+    return analyze(
+        stats, only=only, skip=skip, options=options, thresholds=thresholds, seed=seed, x=x
+    )

@@ -1,0 +1,110 @@
+"""Closed-form probes, permutation p-values and Holm (probes.discriminants)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentprobe.analyzers.probes.discriminants import (
+    holm,
+    lda_accuracy,
+    lda_accuracy_per_unit,
+    least_squares_r2,
+    least_squares_r2_per_unit,
+    one_hot,
+    permutation_p_value,
+    variance_explained,
+)
+
+
+def test_holm_against_hand_computed_values():
+    # sorted 0.01, 0.03, 0.04, 0.2 times 4, 3, 2, 1: 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.2
+    np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03, 0.2])), [0.04, 0.09, 0.09, 0.2])
+
+
+def test_holm_keeps_the_order_and_caps_at_one():
+    # sorted 0.001, 0.3, 0.5 times 3, 2, 1: 0.003, 0.6, 0.5 -> 0.6; then 1.2, 0.7 -> 1, 1
+    np.testing.assert_allclose(holm([0.5, 0.3, 0.001]), [0.6, 0.6, 0.003])
+    np.testing.assert_allclose(holm([0.7, 0.6]), [1.0, 1.0])
+
+
+def test_permutation_p_value_counts_ties():
+    assert permutation_p_value(0.5, np.array([0.1, 0.5, 0.5 - 1e-13, 0.9])) == 4 / 5
+    assert permutation_p_value(1.0, np.zeros(99)) == 1 / 100
+
+
+def test_one_hot():
+    np.testing.assert_array_equal(one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+
+
+def _separable(rng, n=300):
+    y = rng.integers(0, 3, n)
+    z = np.column_stack([y * 5.0 + rng.normal(size=n) * 0.1, rng.normal(size=n)])
+    return z, y
+
+
+def test_lda_accuracy_on_separable_classes_is_one():
+    rng = np.random.default_rng(0)
+    z, y = _separable(rng)
+    assert lda_accuracy(z[:200], y[:200], z[200:], y[200:], 3) == 1.0
+
+
+def test_lda_never_predicts_a_class_absent_from_training():
+    rng = np.random.default_rng(1)
+    z, y = _separable(rng)
+    train = y < 2
+    assert lda_accuracy(z[train], y[train], z[~train], y[~train], 3) == 0.0
+
+
+def test_lda_per_unit_finds_the_informative_unit():
+    rng = np.random.default_rng(2)
+    z, y = _separable(rng)
+    accuracy = lda_accuracy_per_unit(z[:200], y[:200], z[200:], y[200:], 3)
+    assert accuracy.shape == (2,) and accuracy[0] == 1.0 and accuracy[1] < 0.6
+
+
+def test_least_squares_r2_on_an_exact_linear_target_is_one():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(100, 3))
+    t = z @ [1.0, -2.0, 0.0] + 4.0
+    assert least_squares_r2(z[:60], t[:60], z[60:], t[60:]) == pytest.approx(1.0)
+    per_unit = least_squares_r2_per_unit(z[:60], t[:60], z[60:], t[60:])
+    assert per_unit.shape == (3,) and per_unit[1] > per_unit[0] > per_unit[2]
+
+
+def _brute_force_ratio(z, y_rows):
+    """Between-class over within-class sums of squares, per unit, by loops."""
+    ratios = []
+    for unit in range(z.shape[1]):
+        col = z[:, unit]
+        between = sum(
+            (y_rows == c).sum() * (col[y_rows == c].mean() - col.mean()) ** 2
+            for c in np.unique(y_rows)
+        )
+        within = sum(
+            ((col[y_rows == c] - col[y_rows == c].mean()) ** 2).sum() for c in np.unique(y_rows)
+        )
+        ratios.append(between / within)
+    return np.array(ratios)
+
+
+def test_variance_explained_against_a_brute_force_ratio():
+    rng = np.random.default_rng(4)
+    draws, n = 3, 40
+    y = rng.integers(0, 4, n)
+    z = rng.normal(size=(n * draws, 2)) + np.repeat(y, draws)[:, None] * [1.0, 0.0]
+    explained = variance_explained(z, draws, 4, "classification")
+    np.testing.assert_allclose(explained(y), _brute_force_ratio(z, np.repeat(y, draws)))
+    shuffled = rng.permutation(y)
+    np.testing.assert_allclose(
+        explained(shuffled), _brute_force_ratio(z, np.repeat(shuffled, draws))
+    )
+
+
+def test_variance_explained_for_a_target_is_the_squared_correlation():
+    rng = np.random.default_rng(5)
+    draws, n = 2, 50
+    t = rng.normal(size=n)
+    z = rng.normal(size=(n * draws, 2)) + np.repeat(t, draws)[:, None] * [2.0, 0.3]
+    expected = [np.corrcoef(z[:, u], np.repeat(t, draws))[0, 1] ** 2 for u in range(2)]
+    np.testing.assert_allclose(variance_explained(z, draws, 0, "regression")(t), expected)
