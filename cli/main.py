@@ -22,14 +22,10 @@ from latentprobe.version import __version__
 
 from .options import (
     ANALYSIS_SETTINGS,
-    ENCODING,
     THRESHOLDS,
     build,
-    data_options,
-    model_options,
+    checkpoint_options,
     prior_file_option,
-    prior_options,
-    run_options,
     selection_options,
     settings_options,
 )
@@ -108,11 +104,7 @@ def main():
 @click.argument("checkpoint", type=click.Path())
 @click.option("-o", "--output", type=click.Path(), help="Stats file [default: NAME.stats.h5].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@model_options
-@prior_options
-@data_options
-@settings_options(ENCODING)
-@run_options
+@checkpoint_options
 @handle_errors
 def extract_command(checkpoint, output, force, **p):
     """Encode a dataset with CHECKPOINT and stream mu/logvar into an HDF5 stats file."""
@@ -141,11 +133,7 @@ def extract_command(checkpoint, output, force, **p):
 @settings_options(ANALYSIS_SETTINGS)
 @settings_options(THRESHOLDS)
 @prior_file_option
-@model_options
-@prior_options
-@data_options
-@settings_options(ENCODING)
-@run_options
+@checkpoint_options
 @handle_errors
 def analyze_command(source, output, force, as_json, plots, **p):
     """Decide whether z carries information about x (SOURCE: checkpoint or stats file)."""

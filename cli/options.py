@@ -172,5 +172,8 @@ def build(group: str, settings_type: type, params: dict):
 
 
 ENCODING = {"encoding": EncodeOptions}
+checkpoint_options = compose(
+    model_options, prior_options, data_options, settings_options(ENCODING), run_options
+)
 ANALYSIS_SETTINGS = {name: a.options_type for name, a in ANALYSES.items()}
 THRESHOLDS = {"thresholds": Thresholds}

@@ -23,6 +23,7 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class DataSource:
     ``n`` is the number of examples (None when a Dataset cannot tell), ``files`` the files
     read (hashed for provenance), ``label_names`` the label sets each batch carries;
     ``supports_workers``: ``iter_batches`` uses DataLoader workers (torch Datasets only).
-    ``streamed_digests`` holds SHA-256 digests computed while the batches were read.
+    ``streamed`` maps a file to a reader that hashed it while the batches were read.
     """
 
     description: str
@@ -53,12 +54,16 @@ class DataSource:
     label_names: tuple[str, ...] = ()
     files: tuple[Path, ...] = ()
     supports_workers: bool = False
-    streamed_digests: dict = field(default_factory=dict)
+    streamed: dict = field(default_factory=dict)
 
     def digests(self) -> dict[str, str]:
         """SHA-256 of every file read: from the bytes as they were streamed when the whole
         file passed through, else from a pass over the file."""
-        return {str(p): self.streamed_digests.get(str(p)) or sha256_file(p) for p in self.files}
+        return {str(p): self._streamed_digest(p) or sha256_file(p) for p in self.files}
+
+    def _streamed_digest(self, path: Path) -> str | None:
+        reader = self.streamed.get(str(path))
+        return reader.digest() if reader is not None else None
 
 
 def sha256_file(path: Path) -> str:
@@ -185,30 +190,37 @@ def _label_dict(mapping, labels_keys, path: Path) -> dict[str, np.ndarray]:
     }
 
 
+def _from_mapping(mapping, x_key, labels_keys, path: Path, what: str) -> DataSource:
+    """A source over the data array and label arrays of a file read whole."""
+    key = _pick(mapping, X_KEYS, x_key, what, path)
+    if key is None:
+        raise DataError(f"{path}: no data {what} among {sorted(mapping)}; name it with --x-key")
+    labels = _label_dict(mapping, labels_keys, path)
+    return dataclasses.replace(
+        from_arrays(mapping[key], labels, description=str(path)), files=(path,)
+    )
+
+
 def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
     try:
         arrays = dict(np.load(path, allow_pickle=False))
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {path} as .npz ({e}); pass a valid numpy archive") from e
-    key = _pick(arrays, X_KEYS, x_key, "array", path)
-    if key is None:
-        raise DataError(f"{path}: no data array among {sorted(arrays)}; name it with --x-key")
-    source = from_arrays(arrays[key], _label_dict(arrays, labels_keys, path), description=str(path))
-    source.files = (path,)
-    return source
+    return _from_mapping(arrays, x_key, labels_keys, path, "array")
 
 
 class _HashingRows:
-    """Reads row ranges of an uncompressed array file; bytes read in order from the start
-    are hashed as they pass, so a complete read also yields the file's SHA-256."""
+    """Reads row ranges of an uncompressed array file. Bytes read in order from the start
+    are hashed as they pass, on a worker thread (hashlib releases the GIL), so a complete
+    read also yields the file's SHA-256 without a second pass over the file."""
 
-    def __init__(self, path: Path, offset: int, shape: tuple, dtype: np.dtype, digests: dict):
+    def __init__(self, path: Path, offset: int, shape: tuple, dtype: np.dtype):
         self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-        self.digests, self.sha = digests, hashlib.sha256()
+        self.sha, self.worker = hashlib.sha256(), ThreadPoolExecutor(max_workers=1)
         with open(path, "rb") as f:
             self.sha.update(f.read(offset))
-        self.hashed = offset
+        self.hashed, self.pending = offset, None
 
     def __call__(self, start: int, stop: int) -> np.ndarray:
         begin = self.offset + start * self.row_bytes
@@ -216,16 +228,17 @@ class _HashingRows:
         with open(self.path, "rb", buffering=0) as f:
             f.seek(begin)
             f.readinto(buffer)
-        self._hash(begin, buffer)
+        if begin == self.hashed:
+            self.pending = self.worker.submit(self.sha.update, buffer)
+            self.hashed += len(buffer)
         return np.frombuffer(buffer, dtype=self.dtype).reshape((stop - start, *self.shape[1:]))
 
-    def _hash(self, begin: int, buffer: bytearray) -> None:
-        if begin != self.hashed:
-            return
-        self.sha.update(buffer)
-        self.hashed += len(buffer)
-        if self.hashed == self.path.stat().st_size:
-            self.digests[str(self.path)] = self.sha.hexdigest()
+    def digest(self) -> str | None:
+        """The file's SHA-256 when every byte was read in order, else None."""
+        if self.pending is not None:
+            self.pending.result()
+        self.worker.shutdown()
+        return self.sha.hexdigest() if self.hashed == self.path.stat().st_size else None
 
 
 def _npy_header(path: Path) -> tuple[tuple, bool, np.dtype, int]:
@@ -256,10 +269,9 @@ def _open_npy(path: Path) -> DataSource:
     expected = offset + shape[0] * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
     if path.stat().st_size < expected:
         raise DataError(f"{path} is truncated ({path.stat().st_size} of {expected} bytes)")
-    digests: dict = {}
-    read = _HashingRows(path, offset, shape, dtype, digests)
+    read = _HashingRows(path, offset, shape, dtype)
     batches = _array_batches(read, shape[0], {})
-    return DataSource(str(path), shape[0], batches, (), (path,), streamed_digests=digests)
+    return DataSource(str(path), shape[0], batches, (), (path,), streamed={str(path): read})
 
 
 def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
@@ -273,12 +285,7 @@ def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
         obj = {"x": obj}
     if not isinstance(obj, dict):
         raise DataError(f"{path} holds a {type(obj).__name__}; expected a tensor, tuple or dict")
-    key = _pick(obj, X_KEYS, x_key, "tensor", path)
-    if key is None:
-        raise DataError(f"{path}: no data tensor among {sorted(obj)}; name it with --x-key")
-    source = from_arrays(obj[key], _label_dict(obj, labels_keys, path), description=str(path))
-    source.files = (path,)
-    return source
+    return _from_mapping(obj, x_key, labels_keys, path, "tensor")
 
 
 def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:

@@ -104,6 +104,10 @@ class _MemorySink:
         for name, y in labels.items():
             self.labels.setdefault(name, []).append(np.asarray(y))
 
+    @property
+    def n_units(self) -> int:
+        return self.mu[0].shape[1]
+
     def stats(self, prior: Prior, provenance: dict) -> EncoderStats:
         labels = {k: np.concatenate(v) for k, v in self.labels.items()}
         mu, logvar = np.concatenate(self.mu), np.concatenate(self.logvar)
@@ -141,8 +145,42 @@ def run_encoder(
     return n_done
 
 
-def _model_of(model) -> tuple[torch.nn.Module, LoadedModel | None]:
-    return (model.model, model) if isinstance(model, LoadedModel) else (model, None)
+@dataclass(frozen=True)
+class _Job:
+    """One extraction: the module, where it came from, its data and settings."""
+
+    module: torch.nn.Module
+    loaded: LoadedModel | None
+    source: DataSource
+    options: EncodeOptions
+    encode: Callable | None
+    prior: Prior
+    seed: int
+    progress: bool
+
+    @classmethod
+    def of(cls, model, data, options, encode, prior, seed, progress) -> _Job:
+        module, loaded = (model.model, model) if isinstance(model, LoadedModel) else (model, None)
+        prior = prior or Prior.standard_normal()
+        return cls(module, loaded, open_data(data), options, encode, prior, seed, progress)
+
+    def run(self, sink, provenance: dict | None) -> dict:
+        """Encode into ``sink``; the provenance to record (``provenance`` on top)."""
+        torch.manual_seed(self.seed)
+        run_encoder(
+            self.module,
+            self.source,
+            sink,
+            options=self.options,
+            encode=self.encode,
+            progress=self.progress,
+        )
+        self.prior.check_fits(sink.n_units)
+        digests = self.source.digests()
+        record = make_provenance(
+            self.loaded, self.source, self.options, self.seed, self.prior, digests
+        )
+        return {**record, **(provenance or {})}
 
 
 def extract(
@@ -167,13 +205,10 @@ def extract(
     (the command line, its options) to the recorded provenance.
     """
     options = EncodeOptions(batch_size, device, num_workers, param)
-    module, loaded = _model_of(model)
-    source, sink = open_data(data), _MemorySink()
-    torch.manual_seed(seed)
-    run_encoder(module, source, sink, options=options, encode=encode, progress=progress)
-    prior = prior or Prior.standard_normal()
-    record = make_provenance(loaded, source, options, seed, prior, source.digests())
-    return sink.stats(prior, {**record, **(provenance or {})})
+    job = _Job.of(model, data, options, encode, prior, seed, progress)
+    sink = _MemorySink()
+    record = job.run(sink, provenance)
+    return sink.stats(job.prior, record)
 
 
 def extract_to_file(
@@ -194,15 +229,9 @@ def extract_to_file(
 ) -> Path:
     """Stream the statistics into an HDF5 stats file, written atomically (see ``extract``)."""
     options = EncodeOptions(batch_size, device, num_workers, param)
-    module, loaded = _model_of(model)
-    source = open_data(data)
-    prior = prior or Prior.standard_normal()
+    job = _Job.of(model, data, options, encode, prior, seed, progress)
     with store.stats_file_writer(path, force=force) as writer:
-        torch.manual_seed(seed)
-        run_encoder(module, source, writer, options=options, encode=encode, progress=progress)
-        prior.check_fits(writer.n_units)
-        record = make_provenance(loaded, source, options, seed, prior, source.digests())
-        writer.finish(prior, {**record, **(provenance or {})})
+        writer.finish(job.prior, job.run(writer, provenance))
     return Path(path)
 
 

@@ -100,31 +100,46 @@ def _chunk_rows(row_shape: tuple, dtype) -> int:
     return max(1, CHUNK_BYTES // max(1, row_bytes))
 
 
+class _Column:
+    """A resizable dataset filled in whole chunks: rows wait in memory until a chunk is full
+    (one HDF5 write per chunk instead of one per batch)."""
+
+    def __init__(self, f: h5py.File, path: str, values: np.ndarray, description: str):
+        tail = values.shape[1:]
+        rows = _chunk_rows(tail, values.dtype)
+        self.ds = f.create_dataset(
+            path, (0, *tail), maxshape=(None, *tail), dtype=values.dtype, chunks=(rows, *tail)
+        )
+        self.ds.attrs["description"] = description
+        self.pending, self.waiting = [], 0
+
+    def append(self, values: np.ndarray) -> None:
+        self.pending.append(values)
+        self.waiting += len(values)
+        if self.waiting >= self.ds.chunks[0]:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.waiting:
+            return
+        start = self.ds.shape[0]
+        self.ds.resize(start + self.waiting, axis=0)
+        self.ds[start:] = np.concatenate(self.pending)
+        self.pending, self.waiting = [], 0
+
+
 class StatsWriter:
     """Appends posterior batches and labels to an open HDF5 file (plain, uncompressed,
     resizable datasets), then writes the prior and the root attributes."""
 
     def __init__(self, f: h5py.File):
         self.file = f
-
-    def _dataset(self, path: str, values: np.ndarray, description: str) -> h5py.Dataset:
-        if path not in self.file:
-            tail = values.shape[1:]
-            ds = self.file.create_dataset(
-                path,
-                shape=(0, *tail),
-                maxshape=(None, *tail),
-                dtype=values.dtype,
-                chunks=(_chunk_rows(tail, values.dtype), *tail),
-            )
-            ds.attrs["description"] = description
-        return self.file[path]
+        self.columns: dict[str, _Column] = {}
 
     def _append(self, path: str, values: np.ndarray, description: str) -> None:
-        ds = self._dataset(path, values, description)
-        start = ds.shape[0]
-        ds.resize(start + len(values), axis=0)
-        ds[start:] = values
+        if path not in self.columns:
+            self.columns[path] = _Column(self.file, path, values, description)
+        self.columns[path].append(values)
 
     def append(self, mu: np.ndarray, logvar: np.ndarray, labels: dict) -> None:
         self._append(MU, mu, MU_DESCRIPTION)
@@ -136,9 +151,11 @@ class StatsWriter:
 
     @property
     def n_units(self) -> int:
-        return self.file[MU].shape[1]
+        return self.columns[MU].ds.shape[1]
 
     def finish(self, prior: Prior, provenance: dict, kind: str = STATS_FORMAT) -> None:
+        for column in self.columns.values():
+            column.flush()
         write_prior(self.file.require_group(PRIOR), prior)
         write_root_attrs(self.file, provenance, kind)
 

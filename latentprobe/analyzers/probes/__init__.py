@@ -11,14 +11,8 @@ permutation tests), ``discriminants`` (closed-form probes, Holm), ``information`
 bound, control task, MDL), ``result``, ``options`` and ``present`` (review of the verdict,
 summary lines, figures). scikit-learn and joblib are imported only when a probe runs.
 
-References
-----------
-Pimentel et al. (2020), "Information-theoretic probing for linguistic structure":
-    I(z;y) >= H(y) - held-out cross-entropy.
-Hewitt & Liang (2019), "Designing and interpreting probes with control tasks": selectivity.
-Voita & Titov (2020), "Information-theoretic probing with minimum description length":
-    online code length.
-Holm (1979), "A simple sequentially rejective multiple test procedure": per-unit p-values.
+References are in each module's docstring (Pimentel et al. 2020, Hewitt & Liang 2019,
+Voita & Titov 2020, Holm 1979).
 """
 
 from .options import DEFAULTS, ProbesOptions
