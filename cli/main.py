@@ -94,6 +94,21 @@ def _run(p: dict) -> dict:
     )
 
 
+def _analysis_specs(source, p: dict) -> dict:
+    """The typed specifications ``workflow.analyze_source`` takes, built by keyword."""
+    return dict(
+        model=_model(source, p),
+        data_spec=_data(p),
+        encoding=build("encoding", EncodeOptions, p),
+        prior=_prior(p),
+        labels_file=p["labels_file"],
+        only=p["only"],
+        skip=p["skip"],
+        options={name: build(name, cls, p) for name, cls in ANALYSIS_SETTINGS.items()},
+        thresholds=build("thresholds", Thresholds, p),
+    )
+
+
 @click.group()
 @click.version_option(__version__, prog_name="latentprobe")
 def main():
@@ -139,19 +154,7 @@ def analyze_command(source, output, force, as_json, plots, **p):
     """Decide whether z carries information about x (SOURCE: checkpoint or stats file)."""
     output = Path(output or f"{Path(source).name.split('.')[0]}.report.h5")
     check_output_path(output, force=force)
-    report = workflow.analyze_source(
-        source,
-        model=_model(source, p),
-        data_spec=_data(p),
-        encoding=build("encoding", EncodeOptions, p),
-        prior=_prior(p),
-        labels_file=p["labels_file"],
-        only=p["only"],
-        skip=p["skip"],
-        options={name: build(name, cls, p) for name, cls in ANALYSIS_SETTINGS.items()},
-        thresholds=build("thresholds", Thresholds, p),
-        **_run(p),
-    )
+    report = workflow.analyze_source(source, **_analysis_specs(source, p), **_run(p))
     report.write(output, force=force)
     if plots:
         write_plots(report, plots)

@@ -182,20 +182,20 @@ def write_root_attrs(f: h5py.File, provenance: dict, kind: str) -> None:
         f.attrs[f"provenance.{key}"] = value
 
 
-def write_stats(f: h5py.File, stats: EncoderStats, kind: str = STATS_FORMAT) -> None:
+def _write_stats(f: h5py.File, stats: EncoderStats, kind: str = STATS_FORMAT) -> None:
     writer = StatsWriter(f)
     writer.append(stats.mu, stats.logvar, stats.labels)
     writer.finish(stats.prior, stats.provenance, kind)
 
 
-def write_stats_file(stats: EncoderStats, path, *, force: bool = False) -> Path:
+def write_stats(stats: EncoderStats, path, *, force: bool = False) -> Path:
     """Write a stats file atomically; refuses to overwrite unless ``force``."""
     with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-        write_stats(f, stats)
+        _write_stats(f, stats)
     return Path(path)
 
 
-def read_stats(f: h5py.File, path) -> EncoderStats:
+def _read_stats(f: h5py.File, path) -> EncoderStats:
     try:
         mu, logvar = f[MU][()], f[LOGVAR][()]
         labels = {name: ds[()] for name, ds in f.get(LABELS, {}).items()}
@@ -209,10 +209,10 @@ def read_stats(f: h5py.File, path) -> EncoderStats:
         raise StatsFileError(f"{path}: {e}; re-extract it with `latentprobe extract`") from e
 
 
-def read_stats_file(path) -> EncoderStats:
+def read_stats(path) -> EncoderStats:
     """Read a stats file (or the statistics inside a report) written by latentprobe."""
     with open_latentprobe_file(path) as f:
-        return read_stats(f, path)
+        return _read_stats(f, path)
 
 
 # --------------------------------------------------------------------------- results
@@ -319,7 +319,7 @@ def write_report_file(path, stats, results: dict, verdict, provenance, *, force=
     """Write a report atomically. ``results`` maps a name to (description, result);
     ``info`` holds the verdict's ``rule`` text."""
     with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-        write_stats(f, stats, kind=REPORT_FORMAT)
+        _write_stats(f, stats, kind=REPORT_FORMAT)
         for name, (description, result) in results.items():
             group = f.create_group(f"{ANALYSES}/{name}")
             group.attrs["description"] = description
@@ -339,7 +339,7 @@ def read_report_file(path, result_types: dict) -> tuple:
             raise StatsFileError(
                 f"{path} is a stats file, not a report; run `latentprobe analyze` on it"
             )
-        stats = read_stats(f, path)
+        stats = _read_stats(f, path)
         try:
             results = {
                 name: read_result(group, result_types[name], version)

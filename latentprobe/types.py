@@ -126,19 +126,6 @@ class EncoderStats:
     def n_units(self) -> int:
         return self.mu.shape[1]
 
-    def save(self, path, *, force: bool = False):
-        """Write a stats file atomically; refuses to overwrite unless ``force``."""
-        from . import store
-
-        return store.write_stats_file(self, path, force=force)
-
-    @classmethod
-    def load(cls, path) -> EncoderStats:
-        """Read a stats file (or the statistics inside a report) written by latentprobe."""
-        from . import store
-
-        return store.read_stats_file(path)
-
 
 def validate_posteriors(mu, logvar) -> None:
     """Raise unless mu and logvar are finite real arrays of the same shape (N, D), N >= 1."""

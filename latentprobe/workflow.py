@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, registry
+from . import checkpoints, data, registry, store
 from .checkpoints import LoadedModel
 from .data import DataSource
 from .errors import ArchitectureError, CheckpointError, DataError, OptionsError
@@ -161,7 +161,7 @@ def _inputs_used(stats: EncoderStats, only, skip) -> bool:
 def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance):
     """(statistics, data source or None) from a stats/report file or a checkpoint."""
     if is_hdf5(source):
-        stats = EncoderStats.load(source)
+        stats = store.read_stats(source)
         if prior is not None:
             stats = dataclasses.replace(stats, prior=prior)
         return stats, data_spec.open() if data_spec.spec else None

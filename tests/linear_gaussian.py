@@ -1,6 +1,17 @@
-"""A linear-Gaussian encoder on Gaussian data, with its closed forms (shared/BACKGROUND.md).
+"""A linear-Gaussian encoder on Gaussian data, with its closed forms.
 
-x ~ N(m, Sigma), mu(x) = A x + b, sigma^2 = s. Then q(z) = N(A m + b, A Sigma A^T + S).
+x ~ N(m, Sigma), mu(x) = A x + b, sigma^2 = s (constant per unit), S = diag(s). Then the
+aggregate posterior is exactly q(z) = N(c, C) with c = A m + b and C = A Sigma A^T + S, so
+(standard Gaussian identities; Hoffman & Johnson 2016 for I(x;z) and the decomposition,
+Chen et al. 2018 for the per-unit terms and the total correlation):
+
+    I(x;z) = 1/2 log det C - 1/2 sum_i log s_i
+    I(x;z_i) = 1/2 log C_ii - 1/2 log s_i
+    KL(q(z) || N(0, I)) = 1/2 (tr C + |c|^2 - D - log det C)
+    TC = 1/2 sum_i log C_ii - 1/2 log det C
+
+A unit with A_i = 0, b_i = 0, s_i = 1 is exactly the prior (collapsed); with A_i = 0 but
+b_i != 0 or s_i != 1 it is inactive but not collapsed.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from latentprobe.errors import (
     OutputError,
     UnsafeCheckpointError,
 )
-from latentprobe.types import EncoderStats
+from latentprobe.store import read_stats
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -44,7 +44,7 @@ def assert_one_line_error(result, exit_code, fragment, output=None):
 def test_extract_zoo_fixture_needs_no_other_argument(tmp_path):
     result = run("extract", FIXTURES / "healthy.pt", "-o", "s.h5")
     assert result.exit_code == 0, result.stderr
-    stats = EncoderStats.load("s.h5")
+    stats = read_stats("s.h5")
     assert stats.mu.shape == (1797, 4) and set(stats.labels) == {"digit"}
     assert stats.provenance["command_line"].startswith("latentprobe")
 
@@ -73,7 +73,7 @@ def test_extract_with_arch_and_options(tmp_path, tuple_model, data_npz):
         "--quiet",
     )
     assert result.exit_code == 0, result.stderr
-    stats = EncoderStats.load("s.h5")
+    stats = read_stats("s.h5")
     assert stats.n_examples == 250
     np.testing.assert_array_equal(stats.prior.logvars, [[0.0, 1.0, 2.0]])
     assert stats.provenance["options"]["batch_size"] == 7
@@ -102,7 +102,7 @@ def test_unsafe_checkpoint_has_its_own_exit_code(tuple_model, data_npz):
     assert_one_line_error(result, UnsafeCheckpointError.exit_code, "--trust-checkpoint", "s.h5")
     trusted = run("extract", "whole.pt", "--data", data_npz, "-o", "s.h5", "--trust-checkpoint")
     assert trusted.exit_code == 0, trusted.stderr
-    assert EncoderStats.load("s.h5").provenance["trust_checkpoint"] is True
+    assert read_stats("s.h5").provenance["trust_checkpoint"] is True
 
 
 def _nan_data():
@@ -358,12 +358,10 @@ def test_encode_function_param_and_input_shape_options(tuple_model, data_npz):
     assert run(*base, "-o", "a.h5").exit_code == 0
     result = run(*base, "-o", "b.h5", "--encode", "models:encode_with_function")
     assert result.exit_code == 0, result.stderr
-    np.testing.assert_array_equal(EncoderStats.load("a.h5").mu, EncoderStats.load("b.h5").mu)
+    np.testing.assert_array_equal(read_stats("a.h5").mu, read_stats("b.h5").mu)
     logstd = run(*base, "-o", "c.h5", "--param", "logstd")
     assert logstd.exit_code == 0
-    np.testing.assert_allclose(
-        EncoderStats.load("c.h5").logvar, 2 * EncoderStats.load("a.h5").logvar, rtol=1e-6
-    )
+    np.testing.assert_allclose(read_stats("c.h5").logvar, 2 * read_stats("a.h5").logvar, rtol=1e-6)
     from models import ImageVAE
 
     torch.save(ImageVAE().state_dict(), "img.pt")
@@ -398,7 +396,7 @@ def test_torch_dataset_source_with_workers(tuple_model):
         "s.h5",
     )
     assert result.exit_code == 0, result.stderr
-    stats = EncoderStats.load("s.h5")
+    stats = read_stats("s.h5")
     assert stats.n_examples == 50 and stats.labels["y"].tolist() == [i % 3 for i in range(50)]
 
 

@@ -23,6 +23,7 @@ from latentprobe.errors import (
     StatsFileError,
 )
 from latentprobe.extraction import extract_to_file
+from latentprobe.store import read_stats
 from latentprobe.types import EncoderStats, Prior
 
 RNG = np.random.default_rng(4)
@@ -47,7 +48,7 @@ def test_batch_size_does_not_change_the_numbers(tuple_model):
 
 def test_file_round_trip_matches_memory(tuple_model, data_npz, tmp_path):
     out = extract_to_file(tuple_model, data_npz, tmp_path / "s.h5", batch_size=64)
-    stats = EncoderStats.load(out)
+    stats = read_stats(out)
     memory = latentprobe.extract(tuple_model, data_npz)
     np.testing.assert_array_equal(stats.mu, memory.mu)
     np.testing.assert_array_equal(stats.logvar, memory.logvar)
@@ -73,7 +74,7 @@ def test_provenance(tmp_path, data_npz):
         seed=7,
         provenance={"command_line": "latentprobe extract m.pt"},
     )
-    provenance = EncoderStats.load(out).provenance
+    provenance = read_stats(out).provenance
     digest = hashlib.sha256((tmp_path / "m.pt").read_bytes()).hexdigest()
     assert provenance["checkpoint_sha256"] == {str(tmp_path / "m.pt"): digest}
     assert (
@@ -84,7 +85,7 @@ def test_provenance(tmp_path, data_npz):
     assert provenance["torch_version"] == torch.__version__
     assert provenance["command_line"] == "latentprobe extract m.pt"
     assert provenance["prior"]["kind"] == "diagonal_gaussian"
-    np.testing.assert_array_equal(EncoderStats.load(out).prior.means, [[0.0, 1.0, -1.0]])
+    np.testing.assert_array_equal(read_stats(out).prior.means, [[0.0, 1.0, -1.0]])
     for key in (
         "created_utc",
         "h5py_version",
@@ -131,7 +132,7 @@ def test_existing_output_needs_force(tmp_path, tuple_model):
         extract_to_file(tuple_model, X, tmp_path / "s.h5")
     assert (tmp_path / "s.h5").read_bytes() == b"keep me"
     extract_to_file(tuple_model, X, tmp_path / "s.h5", force=True)
-    assert EncoderStats.load(tmp_path / "s.h5").n_examples == 230
+    assert read_stats(tmp_path / "s.h5").n_examples == 230
 
 
 def test_missing_output_folder(tmp_path, tuple_model):
@@ -148,16 +149,16 @@ def test_foreign_and_damaged_stats_files(tmp_path, tuple_model):
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["encoder/mu"] = np.zeros((3, 2))
     with pytest.raises(StatsFileError, match="not written by latentprobe"):
-        EncoderStats.load(tmp_path / "other.h5")
+        read_stats(tmp_path / "other.h5")
     extract_to_file(tuple_model, X, tmp_path / "s.h5")
     data = (tmp_path / "s.h5").read_bytes()
     (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
     with pytest.raises(StatsFileError):
-        EncoderStats.load(tmp_path / "cut.h5")
+        read_stats(tmp_path / "cut.h5")
     with h5py.File(tmp_path / "s.h5", "a") as f:
         f.attrs["schema_version"] = 99
     with pytest.raises(StatsFileError, match="newer"):
-        EncoderStats.load(tmp_path / "s.h5")
+        read_stats(tmp_path / "s.h5")
 
 
 def test_in_memory_posteriors_are_validated_as_posteriors_not_files():
@@ -200,7 +201,7 @@ def test_a_streamed_npy_file_is_hashed_as_it_is_read(tuple_model, tmp_path, monk
     monkeypatch.setattr("latentprobe.data.sha256_file", lambda p: calls.append(p) or "second pass")
     out = extract_to_file(tuple_model, tmp_path / "x.npy", tmp_path / "s.h5", batch_size=64)
     digest = hashlib.sha256((tmp_path / "x.npy").read_bytes()).hexdigest()
-    assert EncoderStats.load(out).provenance["data_sha256"] == {str(tmp_path / "x.npy"): digest}
+    assert read_stats(out).provenance["data_sha256"] == {str(tmp_path / "x.npy"): digest}
     assert calls == []  # no second pass over the data file
 
 
@@ -209,7 +210,7 @@ def test_a_file_of_several_chunks_round_trips(tuple_model, tmp_path, monkeypatch
     out = extract_to_file(tuple_model, X, tmp_path / "s.h5", batch_size=64)
     with h5py.File(out) as f:
         assert f["encoder/mu"].chunks[0] == 85 and f["encoder/mu"].shape[0] == 230
-    np.testing.assert_array_equal(EncoderStats.load(out).mu, latentprobe.extract(tuple_model, X).mu)
+    np.testing.assert_array_equal(read_stats(out).mu, latentprobe.extract(tuple_model, X).mu)
 
 
 def test_a_prior_that_does_not_fit_the_units_is_refused(tuple_model, tmp_path):

@@ -102,7 +102,7 @@ def test_options_reach_the_registered_analysis(toy, stats):
 
 
 def test_the_command_line_runs_a_registered_analysis(toy, stats, tmp_path):
-    stats.save(tmp_path / "s.h5")
+    latentprobe.write_stats(stats, tmp_path / "s.h5")
     result = CliRunner().invoke(
         main,
         [

@@ -42,7 +42,7 @@ def test_plain_h5py_can_read_it(report, tmp_path):
         assert f["verdict"].attrs["model"] == report.verdict.model
         assert list(f["verdict/unit_status"].asstr()[()]) == list(report.verdict.unit_status)
         assert f["encoder/mu"].shape == (1500, 6) and "parity" in f["labels"]
-    assert latentprobe.EncoderStats.load(tmp_path / "r.h5").n_examples == 1500
+    assert latentprobe.read_stats(tmp_path / "r.h5").n_examples == 1500
 
 
 def test_json_has_the_documented_keys(report):
@@ -87,7 +87,7 @@ def test_only_and_skip(tmp_path):
 
 def test_reading_a_stats_file_as_a_report_fails_clearly(tmp_path):
     mu, logvar = example().sample(50, seed=1)
-    latentprobe.EncoderStats(mu, logvar).save(tmp_path / "s.h5")
+    latentprobe.write_stats(latentprobe.EncoderStats(mu, logvar), tmp_path / "s.h5")
     with pytest.raises(StatsFileError, match="not a report"):
         Report.read(tmp_path / "s.h5")
 

@@ -116,18 +116,20 @@ def test_a_schema_1_report_writes_again_as_schema_2(tmp_path):
 
 
 def test_a_schema_1_stats_file_reads():
-    stats = latentprobe.EncoderStats.load(SCHEMA1 / "stats-v1.h5")
+    stats = latentprobe.read_stats(SCHEMA1 / "stats-v1.h5")
     assert stats.mu.shape == (120, 3) and stats.prior.kind == "standard_normal"
     np.testing.assert_array_equal(stats.mu[:, 2], 0.0)
 
 
 @pytest.mark.parametrize("version, message", [(3, "newer"), ("abc", "no valid schema_version")])
 def test_schema_versions_that_cannot_be_read(tmp_path, version, message):
-    latentprobe.EncoderStats(np.zeros((3, 2)), np.zeros((3, 2))).save(tmp_path / "s.h5")
+    latentprobe.write_stats(
+        latentprobe.EncoderStats(np.zeros((3, 2)), np.zeros((3, 2))), tmp_path / "s.h5"
+    )
     with h5py.File(tmp_path / "s.h5", "a") as f:
         f.attrs["schema_version"] = version
     with pytest.raises(StatsFileError, match=message):
-        latentprobe.EncoderStats.load(tmp_path / "s.h5")
+        latentprobe.read_stats(tmp_path / "s.h5")
 
 
 def test_bad_arrays_in_a_file_name_the_file(tmp_path):
@@ -135,7 +137,7 @@ def test_bad_arrays_in_a_file_name_the_file(tmp_path):
         f["encoder/mu"], f["encoder/logvar"] = np.zeros((3, 2)), np.zeros((3, 4))
         f.attrs["latentprobe_format"], f.attrs["schema_version"] = "latentprobe-stats", 2
     with pytest.raises(StatsFileError, match=r"s\.h5: expected mu and logvar of the same shape"):
-        latentprobe.EncoderStats.load(tmp_path / "s.h5")
+        latentprobe.read_stats(tmp_path / "s.h5")
 
 
 def test_only_the_store_names_hdf5_paths():

@@ -1,0 +1,112 @@
+"""Atomic writes: a temporary name in the target folder, renamed only when the block ends
+without an exception; refusals before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from latentprobe.atomic import atomic_path, check_output_path
+from latentprobe.errors import OutputError
+
+
+class Boom(Exception):
+    pass
+
+
+def test_success_renames_the_temporary(tmp_path):
+    target = tmp_path / "out.bin"
+    with atomic_path(target) as temp:
+        assert temp != target
+        assert temp.parent == target.parent
+        assert not temp.exists() and not target.exists()
+        temp.write_bytes(b"complete")
+        assert not target.exists()  # nothing under the final name before the block ends
+    assert target.read_bytes() == b"complete"
+    assert not temp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_the_temporary_lives_in_the_target_folder_even_for_a_relative_path(tmp_path):
+    (tmp_path / "sub").mkdir()
+    with atomic_path("sub/out.bin") as temp:  # tests run in tmp_path
+        assert temp.parent.resolve() == (tmp_path / "sub").resolve()
+        temp.write_bytes(b"x")
+    assert (tmp_path / "sub" / "out.bin").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("error", [Boom, KeyboardInterrupt, SystemExit])
+def test_a_failure_leaves_no_file_and_no_temporary(tmp_path, error):
+    target = tmp_path / "out.bin"
+    with pytest.raises(error):
+        with atomic_path(target) as temp:
+            temp.write_bytes(b"half")
+            raise error()
+    assert not target.exists() and not temp.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_before_the_temporary_exists_leaves_nothing(tmp_path):
+    with pytest.raises(Boom):
+        with atomic_path(tmp_path / "out.bin"):
+            raise Boom()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("error", [Boom, KeyboardInterrupt])
+def test_an_existing_file_survives_a_failure(tmp_path, error):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(error):
+        with atomic_path(target, force=True) as temp:
+            temp.write_bytes(b"new but incomplete")
+            raise error()
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_force_replaces_an_existing_file(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with atomic_path(target, force=True) as temp:
+        temp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_an_existing_file_is_refused_without_force(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    entered = False
+    with pytest.raises(OutputError, match="--force"):
+        with atomic_path(target):
+            entered = True
+    assert not entered
+    assert target.read_bytes() == b"old"
+    with pytest.raises(OutputError, match="--force"):
+        check_output_path(target)
+    assert check_output_path(target, force=True) == target
+
+
+def test_a_missing_folder_is_refused(tmp_path):
+    target = tmp_path / "missing" / "out.bin"
+    with pytest.raises(OutputError, match="does not exist"):
+        with atomic_path(target):
+            pytest.fail("the block must not run")
+    with pytest.raises(OutputError):
+        check_output_path(target, force=True)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_folder_path_is_refused(tmp_path):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    for force in (False, True):
+        with pytest.raises(OutputError, match="folder"):
+            with atomic_path(folder, force=force):
+                pytest.fail("the block must not run")
+    assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_check_output_path_accepts_a_new_file(tmp_path):
+    assert check_output_path(str(tmp_path / "new.h5")) == tmp_path / "new.h5"
+    assert check_output_path("new.h5").name == "new.h5"  # the current folder exists
