@@ -76,13 +76,17 @@ def _prior(p: dict) -> workflow.PriorSpec:
     return workflow.PriorSpec(p["prior_mean"], p["prior_logvar"], p.get("prior_file"))
 
 
+def _long_name(param: click.Parameter) -> str:
+    """The parameter's primary long flag as a name (``--batch-size``: batch_size); aliases
+    such as ``--samples`` come after it."""
+    flags = [o for o in param.opts if o.startswith("--")]
+    return flags[0].lstrip("-").replace("-", "_") if flags else param.name
+
+
 def _given_options() -> dict:
-    """Every option of the running command by its long name (``--batch-size``: batch_size)."""
+    """Every option of the running command by its long name."""
     ctx = click.get_current_context()
-    return {
-        max(param.opts, key=len).lstrip("-").replace("-", "_"): ctx.params[param.name]
-        for param in ctx.command.params
-    }
+    return {_long_name(param): ctx.params[param.name] for param in ctx.command.params}
 
 
 def _run(p: dict) -> dict:

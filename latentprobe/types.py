@@ -106,11 +106,12 @@ class EncoderStats:
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        validate_posteriors(self.mu, self.logvar)
-        self.prior.check_fits(self.mu.shape[1])
+        mu, logvar = np.asarray(self.mu), np.asarray(self.logvar)
+        validate_posteriors(mu, logvar)
+        self.prior.check_fits(mu.shape[1])
         # analyses work in float64 whatever precision the encoder had
-        object.__setattr__(self, "mu", np.asarray(self.mu, dtype=np.float64))
-        object.__setattr__(self, "logvar", np.asarray(self.logvar, dtype=np.float64))
+        object.__setattr__(self, "mu", mu.astype(np.float64, copy=False))
+        object.__setattr__(self, "logvar", logvar.astype(np.float64, copy=False))
         for name, y in self.labels.items():
             if len(y) != len(self.mu):
                 raise DataError(

@@ -94,6 +94,8 @@ def load(model: ModelSpec, data_spec: DataSpec) -> tuple[LoadedModel, DataSource
         arch_kwargs=model.arch_kwargs,
         trust_checkpoint=model.trust_checkpoint,
     )
+    if data_spec.spec is not None:  # the user's --data wins; the file's name is not read
+        return loaded, data_spec.open()
     return loaded, data_spec.open(fallback=zoo_dataset(loaded))
 
 
@@ -152,6 +154,17 @@ def collect_inputs(source: DataSource, n_examples: int) -> np.ndarray:
     return x
 
 
+def with_prior(stats: EncoderStats, prior: Prior) -> EncoderStats:
+    """The statistics analysed against another prior, recorded in their provenance (the
+    extraction's prior is kept under ``extraction_prior``)."""
+    provenance = {
+        **stats.provenance,
+        "prior": prior.describe(),
+        "extraction_prior": stats.provenance.get("prior"),
+    }
+    return dataclasses.replace(stats, prior=prior, provenance=provenance)
+
+
 def _inputs_used(stats: EncoderStats, only, skip) -> bool:
     """Whether the analyses that will run use the inputs x, were they at hand."""
     at_hand = registry.AnalysisInputs(stats, x=np.empty((stats.n_examples, 0)))
@@ -163,7 +176,7 @@ def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance
     if is_hdf5(source):
         stats = store.read_stats(source)
         if prior is not None:
-            stats = dataclasses.replace(stats, prior=prior)
+            stats = with_prior(stats, prior)
         return stats, data_spec.open() if data_spec.spec else None
     model = dataclasses.replace(model, path=Path(source))
     loaded, data_source = load(model, data_spec)

@@ -166,12 +166,6 @@ def test_probe_samples_alias_reaches_the_options(tmp_path):
     assert options["draws_per_example"] == 3 and options["folds"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.main._given_options names each option by its longest spelling, so the "
-    "recorded command-line options use the old aliases (samples, max_samples, "
-    "probe_samples) instead of draws, max_points, probe_draws",
-)
 def test_recorded_options_use_the_current_flag_names():
     result = run("analyze", FIXTURES / "healthy.pt", "--only", "active_units", "--draws", "3")
     assert result.exit_code == 0, result.output

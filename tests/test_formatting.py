@@ -36,11 +36,6 @@ def test_missing_or_not_finite_is_a_dash(value):
     assert fmt(value) == "-"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fmt checks non-finite values only for Python floats (and float64, a float "
-    "subclass): a float32 NaN or infinity is printed as 'nan'/'inf' instead of '-'",
-)
 @pytest.mark.parametrize("value", [np.float32("nan"), np.float32("inf")])
 def test_a_float32_that_is_not_finite_is_a_dash(value):
     assert fmt(value) == "-"

@@ -125,12 +125,6 @@ def test_wilson_interval_closed_forms_at_the_extremes():
     assert wilson_interval(0, 10)[1] == pytest.approx(0.277533, abs=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wilson_interval computes the ends at k = 0 and k = n by subtraction: rounding "
-    "leaves e.g. 5.6e-17 instead of 0 for 0 of 3 and 0.9999999999999999 instead of 1 for "
-    "10 of 10, so the interval misses its own estimate 0 (or 1)",
-)
 def test_wilson_interval_ends_are_exact_at_the_extremes():
     for n in range(1, 60):
         assert wilson_interval(0, n)[0] == 0.0, n

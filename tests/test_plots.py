@@ -158,12 +158,6 @@ def test_only_active_units_gives_no_kl_histogram(stats, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["units.png"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write_plots creates only the last folder (mkdir without parents): a missing "
-    "parent raises a bare FileNotFoundError (a traceback from `analyze --plots a/b`) instead "
-    "of creating it or raising OutputError",
-)
 def test_a_missing_parent_folder_is_created_or_refused_cleanly(stats, tmp_path):
     r = latentprobe.analyze(stats, only=["active_units"])
     folder = tmp_path / "missing" / "plots"

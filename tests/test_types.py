@@ -169,11 +169,6 @@ def test_stats_are_frozen():
         stats.mu = np.ones((2, 2))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate_posteriors accepts array-likes (np.shape), but EncoderStats.__post_init__ "
-    "reads self.mu.shape before converting: nested lists raise AttributeError",
-)
 def test_stats_from_nested_lists():
     stats = EncoderStats([[0.0, 1.0], [2.0, 3.0]], [[0.0, 0.0], [0.0, 0.0]])
     assert stats.mu.dtype == np.float64 and stats.mu.shape == (2, 2)

@@ -142,11 +142,6 @@ def test_a_checkpoint_naming_a_module_never_imports_it(evil_module):
     assert_not_imported(evil_module)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="zoo_dataset is evaluated even when DataSpec.spec is given: a checkpoint naming a "
-    "non-built-in dataset cannot be analysed at all, although the error says 'pass --data'",
-)
 def test_passing_data_overrides_a_non_built_in_dataset_name(evil_module):
     rng = np.random.default_rng(0)
     np.savez(evil_module / "d.npz", x=rng.random((50, 64)).astype(np.float32))
@@ -208,12 +203,6 @@ def test_a_prior_from_options_replaces_a_stats_file_prior(tmp_path):
     np.testing.assert_allclose(rate, expected, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analyze_source on a stats file replaces stats.prior but keeps the stats "
-    "provenance's 'prior' entry: the report says standard_normal while the analyses used "
-    "the prior from the options",
-)
 def test_a_stats_file_prior_override_is_recorded(tmp_path):
     source = extract_file(ModelSpec(HEALTHY), DataSpec(), tmp_path / "s.h5")
     assert read_stats(source).provenance["prior"]["kind"] == "standard_normal"

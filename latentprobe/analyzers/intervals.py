@@ -42,4 +42,6 @@ def wilson_interval(successes: float, n: int) -> tuple[float, float]:
     denom = 1 + Z95**2 / n
     centre = (phat + Z95**2 / (2 * n)) / denom
     half = Z95 * math.sqrt(phat * (1 - phat) / n + Z95**2 / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, free of rounding
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return (low, high)

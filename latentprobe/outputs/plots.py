@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..errors import OutputError
 from ..registry import ANALYSES
 from ..verdict import STATUS_COLOURS
 from .summary import _columns
@@ -64,5 +65,7 @@ def _save(draw, path: Path) -> Path:
 def write_plots(report, folder) -> list[Path]:
     """Write every figure of the report as PNG into ``folder`` (created if missing)."""
     folder = Path(folder)
-    folder.mkdir(exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--plots {folder} is a file; pass a folder for the figures")
+    folder.mkdir(parents=True, exist_ok=True)
     return [_save(draw, folder / f"{stem}.png") for stem, draw in figure_drawers(report).items()]
