@@ -345,6 +345,6 @@ def summary_lines(result: MutualInformationResult) -> list[str]:
         f"I(x;z) = {fmt(r.nats)} +- {fmt(r.stderr)} nats (95% CI {fmt(r.ci95_low)} to "
         f"{fmt(r.ci95_high)}; ceiling log N = {fmt(r.log_n, 3)}; {r.n_points:,} points, "
         f"{r.draws_per_example} draws per example)",
-        f"rate R = {fmt(r.rate)} = I(x;z) {fmt(r.nats)} + KL(q(z)||p(z)) {fmt(r.marginal_kl)}; "
-        f"total correlation {fmt(r.total_correlation)}",
+        f"decomposition: R {fmt(r.rate)} = I(x;z) {fmt(r.nats)} + KL(q(z)||p(z)) "
+        f"{fmt(r.marginal_kl)}; total correlation {fmt(r.total_correlation)}",
     ]

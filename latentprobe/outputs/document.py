@@ -42,13 +42,22 @@ def result_document(result: Result) -> dict:
     }
 
 
+def declared_columns(report) -> list[tuple]:
+    """(column, values of shape (D,)) for every per-unit column the analyses that ran
+    declare in the table, in table order."""
+    return [
+        (column, getattr(result, column.field))
+        for name, result in report.results.items()
+        for column in ANALYSES[name].columns
+    ]
+
+
 def unit_rows(report) -> list[dict]:
-    """One row per unit: index, status, and every column the analyses that ran declare."""
+    """One row per unit: index, status, and every declared per-unit column."""
     rows = [{"index": i, "status": s} for i, s in enumerate(report.verdict.unit_status)]
-    for name, result in report.results.items():
-        for column in ANALYSES[name].columns:
-            for row, value in zip(rows, getattr(result, column.field), strict=True):
-                row[column.key] = plain(value)
+    for column, values in declared_columns(report):
+        for row, value in zip(rows, values, strict=True):
+            row[column.key] = plain(value)
     return rows
 
 

@@ -15,7 +15,7 @@ from ..atomic import atomic_path
 from ..errors import OutputError
 from ..registry import ANALYSES
 from ..verdict import STATUS_COLOURS
-from .summary import _columns
+from .document import declared_columns
 
 
 def _pyplot():
@@ -29,7 +29,7 @@ def _pyplot():
 
 def draw_units(fig, report) -> None:
     """One bar panel per per-unit column, bars coloured by the unit's status."""
-    columns = _columns(report)
+    columns = declared_columns(report)
     colours = [STATUS_COLOURS[s] for s in report.verdict.unit_status]
     n_units = report.stats.n_units
     fig.set_size_inches(max(6, 0.35 * n_units), 2.4 * len(columns))
@@ -42,7 +42,7 @@ def draw_units(fig, report) -> None:
 
 def figure_drawers(report) -> dict:
     """File stem -> function drawing that figure onto a matplotlib Figure."""
-    drawers = {"units": lambda fig: draw_units(fig, report)} if _columns(report) else {}
+    drawers = {"units": lambda fig: draw_units(fig, report)} if declared_columns(report) else {}
     for name, result in report.results.items():
         if ANALYSES[name].figures:
             drawers.update(ANALYSES[name].figures(result, report.verdict.unit_status))

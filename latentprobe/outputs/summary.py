@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..formatting import fmt
 from ..registry import ANALYSES
+from .document import declared_columns
 
 INFORMATIVE = {
     True: "z carries information about x",
@@ -22,17 +23,9 @@ def _header(report, source: str) -> list[str]:
     ]
 
 
-def _columns(report) -> list[tuple]:
-    return [
-        (column, getattr(result, column.field))
-        for name, result in report.results.items()
-        for column in ANALYSES[name].columns
-    ]
-
-
 def unit_table(report) -> list[str]:
     """The per-unit table: one column per declared column of the analyses that ran."""
-    columns = _columns(report)
+    columns = declared_columns(report)
     header = f"{'unit':>4}  " + "".join(f"{c.title:>10}  " for c, _ in columns) + "status"
     lines = [header]
     for i, status in enumerate(report.verdict.unit_status):
