@@ -60,3 +60,15 @@ def test_unit_columns_are_the_per_unit_fields():
 def test_per_must_be_known():
     with pytest.raises(ValueError, match="per must be one of"):
         quantity("x", per="batch")
+
+
+def test_the_analyzers_load_no_file_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from latentprobe.analyzers import mutual_information, probes; "
+        "print(sorted(m for m in ('h5py', 'matplotlib', 'sklearn', 'click') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
