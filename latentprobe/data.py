@@ -185,9 +185,20 @@ def _label_dict(mapping, labels_keys, path: Path) -> dict[str, np.ndarray]:
     else:
         names = [k for k in LABEL_KEYS if k in mapping]
     return {
-        k: encode_labels(mapping[k][()] if hasattr(mapping[k], "shape") else mapping[k], k)
+        label_set_name(k): encode_labels(
+            mapping[k][()] if hasattr(mapping[k], "shape") else mapping[k], k
+        )
         for k in names
     }
+
+
+def label_set_name(key: str) -> str:
+    """A label set's name from the key it was read under: a path inside an HDF5 file
+    (``meta/digit``) becomes ``meta.digit``, since a name is one HDF5 link and one file name."""
+    name = str(key).strip("/").replace("/", ".")
+    if not name or name in (".", ".."):
+        raise DataError(f"labels key {key!r} gives no usable label-set name; rename it")
+    return name
 
 
 def _from_mapping(mapping, x_key, labels_keys, path: Path, what: str) -> DataSource:
@@ -229,7 +240,8 @@ class _HashingRows:
             f.seek(begin)
             f.readinto(buffer)
         if begin == self.hashed:
-            self.pending = self.worker.submit(self.sha.update, buffer)
+            # a copy: the batch is the caller's to change (an --encode function may)
+            self.pending = self.worker.submit(self.sha.update, bytes(buffer))
             self.hashed += len(buffer)
         return np.frombuffer(buffer, dtype=self.dtype).reshape((stop - start, *self.shape[1:]))
 

@@ -19,13 +19,13 @@ from .adapters import PARAMETRISATIONS, make_encoder
 from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
 from .errors import DataError, DeviceError, EncoderOutputError, LatentprobeError, OptionsError
-from .options import option
-from .types import EncoderStats, Prior, first_non_finite
+from .options import Options, option
+from .types import EncoderStats, Prior, find_non_finite
 from .version import __version__
 
 
 @dataclass(frozen=True)
-class EncodeOptions:
+class EncodeOptions(Options):
     """How the encoder is run."""
 
     batch_size: int = option(512, "Examples per batch.", flag="--batch-size", minimum=1)
@@ -57,11 +57,7 @@ def resolve_device(device: str) -> torch.device:
         raise DeviceError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from e
 
 
-def _check_options(options: EncodeOptions, source: DataSource) -> None:
-    if options.batch_size < 1:
-        raise OptionsError(f"--batch-size must be at least 1, got {options.batch_size}")
-    if options.param not in PARAMETRISATIONS:
-        raise OptionsError(f"unknown --param {options.param!r}; choose from {PARAMETRISATIONS}")
+def _check_workers(options: EncodeOptions, source: DataSource) -> None:
     if options.num_workers and not source.supports_workers:
         raise OptionsError(
             f"--num-workers applies to torch Dataset sources only; {source.description} is "
@@ -70,13 +66,12 @@ def _check_options(options: EncodeOptions, source: DataSource) -> None:
 
 
 def _check_finite(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
-    for name, arr in (("mu", mu), ("logvar", logvar)):
-        if (where := first_non_finite(arr)) is not None:
-            row, col = where
-            raise EncoderOutputError(
-                f"encoder returned non-finite {name} ({arr[row, col]}) for example "
-                f"{offset + row}, unit {col}; check the model and that example's input"
-            )
+    if (found := find_non_finite(mu, logvar)) is not None:
+        name, row, col, value = found
+        raise EncoderOutputError(
+            f"encoder returned non-finite {name} ({value}) for example "
+            f"{offset + row}, unit {col}; check the model and that example's input"
+        )
 
 
 def _encode_batch(encoder, x: torch.Tensor, offset: int):
@@ -127,7 +122,7 @@ def run_encoder(
 
     Runs in ``eval()`` mode under ``torch.inference_mode()``; returns the number of examples.
     """
-    _check_options(options, source)
+    _check_workers(options, source)
     device = resolve_device(options.device)
     model = model.to(device).eval()
     encoder = make_encoder(model, encode=encode, param=options.param)
@@ -204,7 +199,9 @@ def extract(
     recorded with the statistics (standard normal by default); ``provenance`` adds entries
     (the command line, its options) to the recorded provenance.
     """
-    options = EncodeOptions(batch_size, device, num_workers, param)
+    options = EncodeOptions(
+        batch_size=batch_size, device=device, num_workers=num_workers, param=param
+    )
     job = _Job.of(model, data, options, encode, prior, seed, progress)
     sink = _MemorySink()
     record = job.run(sink, provenance)
@@ -228,7 +225,9 @@ def extract_to_file(
     provenance: dict | None = None,
 ) -> Path:
     """Stream the statistics into an HDF5 stats file, written atomically (see ``extract``)."""
-    options = EncodeOptions(batch_size, device, num_workers, param)
+    options = EncodeOptions(
+        batch_size=batch_size, device=device, num_workers=num_workers, param=param
+    )
     job = _Job.of(model, data, options, encode, prior, seed, progress)
     with store.stats_file_writer(path, force=force) as writer:
         writer.finish(job.prior, job.run(writer, provenance))

@@ -17,6 +17,9 @@ import math
 import numpy as np
 import torch
 
+from .errors import PosteriorError
+from .types import find_non_finite
+
 LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 
@@ -26,6 +29,29 @@ def as_float64_tensor(array, device=None) -> torch.Tensor:
     if isinstance(array, torch.Tensor):
         return array.detach().to(device=device or array.device, dtype=torch.float64)
     return torch.as_tensor(np.asarray(array, dtype=np.float64), device=device)
+
+
+def _real_tensor(array, name: str, device=None) -> torch.Tensor:
+    if not isinstance(array, torch.Tensor) and np.asarray(array).dtype.kind not in "biuf":
+        raise PosteriorError(f"{name} must hold real numbers, got dtype {np.asarray(array).dtype}")
+    return as_float64_tensor(array, device)
+
+
+def as_posteriors(mu, logvar=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """mu (and logvar) as float64 tensors on mu's device, checked at an analyzer's boundary:
+    real, finite, of one shape (N, D) with N, D >= 1; a ``PosteriorError`` otherwise."""
+    mu = _real_tensor(mu, "mu")
+    logvar = None if logvar is None else _real_tensor(logvar, "logvar", mu.device)
+    other = mu if logvar is None else logvar
+    if mu.shape != other.shape or mu.ndim != 2 or 0 in mu.shape:
+        raise PosteriorError(
+            f"expected mu and logvar of the same shape (N, D) with N, D >= 1, got "
+            f"{tuple(mu.shape)} and {tuple(other.shape)}"
+        )
+    if not (torch.isfinite(mu).all() and torch.isfinite(other).all()):
+        name, row, col, value = find_non_finite(mu.cpu(), other.cpu())
+        raise PosteriorError(f"{name} is not finite at example {row}, unit {col}: {value}")
+    return mu, logvar
 
 
 def kl_diagonal_gaussians(mu, logvar, prior_mean, prior_logvar) -> torch.Tensor:

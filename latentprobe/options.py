@@ -15,6 +15,8 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 
+from .errors import OptionsError
+
 
 def option(
     default,
@@ -36,6 +38,39 @@ def option(
         "choices": choices,
     }
     return dataclasses.field(default=default, metadata=metadata)
+
+
+class Options:
+    """Base of the options dataclasses: each field is checked against its declared type,
+    range and choices when the object is built (from the command line or from Python)."""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            _check(type(self).__name__, f, _base_type(hints[f.name]), getattr(self, f.name))
+
+
+def _is_a(value, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check(owner: str, f: dataclasses.Field, kind: type, value) -> None:
+    name = f.metadata.get("flag") or f"{owner}.{f.name}"
+    if value is None and f.default is None:
+        return
+    if not _is_a(value, kind):
+        raise OptionsError(f"{name} must be of type {kind.__name__}, got {value!r}")
+    low, high, choices = (f.metadata.get(k) for k in ("minimum", "maximum", "choices"))
+    if low is not None and value < low:
+        raise OptionsError(f"{name} must be at least {low}, got {value!r}")
+    if high is not None and value > high:
+        raise OptionsError(f"{name} must be at most {high}, got {value!r}")
+    if choices and value not in choices:
+        raise OptionsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,6 @@ def _module(name: str):
 
 au, kl, mi, pr = map(_module, ("active_units", "kl_divergence", "mutual_information", "probes"))
 
-#: What an analysis may need beyond the encoder statistics, and how a user supplies it.
-INPUTS = {
-    "labels": "extract labels with the data (--labels-key) or pass --labels FILE",
-    "x": "pass the inputs with --data",
-}
-
 
 @dataclass(frozen=True)
 class AnalysisInputs:
@@ -40,11 +34,26 @@ class AnalysisInputs:
     stats: EncoderStats
     x: np.ndarray | None = None
 
-    def has(self, name: str) -> bool:
-        return bool(self.stats.labels) if name == "labels" else getattr(self, name) is not None
-
     def available(self) -> list[str]:
-        return [name for name in INPUTS if self.has(name)]
+        return [name for name, need in INPUTS.items() if need.present(self)]
+
+
+@dataclass(frozen=True)
+class Need:
+    """An input an analysis may need beyond the statistics: how to tell it is present, and
+    what a user does to supply it."""
+
+    present: Callable[[AnalysisInputs], bool]
+    how_to_supply: str
+
+
+INPUTS: dict[str, Need] = {
+    "labels": Need(
+        lambda inputs: bool(inputs.stats.labels),
+        "extract labels with the data (--labels-key) or pass --labels FILE",
+    ),
+    "x": Need(lambda inputs: inputs.x is not None, "pass the inputs with --data"),
+}
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,12 @@ def register(name: str, analysis: Analysis) -> None:
     """Add an analysis to the table (a plugin, or a test); the name must be new."""
     if name in ANALYSES:
         raise OptionsError(f"an analysis named {name!r} is already registered")
+    unknown = [n for n in analysis.needs + analysis.uses if n not in INPUTS]
+    if unknown:
+        raise OptionsError(
+            f"analysis {name!r} needs {unknown[0]!r}, which latentprobe cannot supply yet "
+            f"(it supplies {', '.join(INPUTS)})"
+        )
     ANALYSES[name] = analysis
 
 
@@ -192,7 +207,7 @@ def select(only=(), skip=(), *, available=tuple(INPUTS)) -> list[str]:
     chosen, skipped = _names(only), _names(skip)
     for name in chosen:
         if missing := _missing(name, available):
-            hints = "; ".join(INPUTS[m] for m in missing)
+            hints = "; ".join(INPUTS[m].how_to_supply for m in missing)
             raise AnalysisError(f"analysis {name!r} needs {' and '.join(missing)}: {hints}")
     names = [
         n

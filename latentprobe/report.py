@@ -108,5 +108,7 @@ def analyze(
     chosen = _options(options, names)
     results = {n: ANALYSES[n].run(inputs, chosen[n], seed) for n in names}
     thresholds = thresholds or Thresholds()
+    if not isinstance(thresholds, Thresholds):
+        raise OptionsError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")
     decided = decide(stats.n_units, results, analyses=ANALYSES, thresholds=thresholds)
     return Report(stats, results, decided, _provenance(names, chosen, seed, x, thresholds))

@@ -288,6 +288,7 @@ def write_verdict(group: h5py.Group, verdict: Verdict, rule: str) -> None:
     group.attrs["notes"] = json.dumps(list(verdict.notes))
     group.attrs["thresholds"] = json.dumps(dataclasses.asdict(verdict.thresholds))
     group.attrs["agreement"] = json.dumps(verdict.agreement)
+    group.attrs["basis"] = json.dumps(verdict.basis)
     group.attrs["rule"] = rule
     group["unit_status"] = np.array(verdict.unit_status, dtype=h5py.string_dtype())
 
@@ -309,6 +310,7 @@ def read_verdict(group: h5py.Group, version: int = SCHEMA_VERSION) -> Verdict:
         Thresholds(**{k: v for k, v in thresholds.items() if k in known}),
         tuple(json.loads(group.attrs["notes"])),
         _agreement(group, version),
+        json.loads(group.attrs.get("basis", "{}")),  # schema 1 did not record it
     )
 
 

@@ -138,22 +138,21 @@ def validate_posteriors(mu, logvar) -> None:
     if mu_shape[0] == 0 or mu_shape[1] == 0:
         raise PosteriorError(f"no examples or no units: mu has shape {mu_shape}")
     for name, arr in (("mu", mu), ("logvar", logvar)):
-        kind = np.asarray(arr).dtype.kind
-        if kind not in "biuf":
+        if np.asarray(arr).dtype.kind not in "biuf":
             raise PosteriorError(
                 f"{name} must hold real numbers, got dtype {np.asarray(arr).dtype}"
             )
-        if (where := first_non_finite(arr)) is not None:
-            row, col = where
-            raise PosteriorError(
-                f"{name} is not finite at example {row}, unit {col}: {arr[row, col]}"
-            )
+    if (found := find_non_finite(mu, logvar)) is not None:
+        name, row, col, value = found
+        raise PosteriorError(f"{name} is not finite at example {row}, unit {col}: {value}")
 
 
-def first_non_finite(arr) -> tuple[int, int] | None:
-    """(row, column) of the first NaN or infinity in a 2-D array, or None."""
-    bad = ~np.isfinite(np.asarray(arr))
-    if not bad.any():
-        return None
-    row, col = np.argwhere(bad)[0]
-    return int(row), int(col)
+def find_non_finite(mu, logvar) -> tuple[str, int, int, float] | None:
+    """(array name, row, column, value) of the first NaN or infinity in mu, then logvar
+    (2-D numpy arrays or torch tensors)."""
+    for name, arr in (("mu", mu), ("logvar", logvar)):
+        bad = ~np.isfinite(np.asarray(arr))
+        if bad.any():
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            return name, row, col, float(arr[row][col])
+    return None

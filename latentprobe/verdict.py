@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .options import option
+from .options import Options, option
 
 STATUSES = ("active", "inactive", "collapsed")
 STATUS_COLOURS = {"active": "tab:green", "inactive": "tab:orange", "collapsed": "tab:red"}
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class Thresholds(Options):
     kl_threshold: float = option(
         0.01, "Per-example KL (nats) below which a unit matches the prior.", flag="--kl-threshold"
     )
@@ -84,27 +84,39 @@ class Verdict:
     thresholds: Thresholds = field(default_factory=Thresholds)
     notes: tuple[str, ...] = ()
     agreement: dict = field(default_factory=dict)
+    basis: dict = field(default_factory=dict)
 
     def units_with(self, status: str) -> list[int]:
         return [i for i, s in enumerate(self.unit_status) if s == status]
 
 
-def _uninformative(votes: list[Evidence], n_units: int) -> np.ndarray:
+def _uninformative_source(votes: dict) -> str | None:
+    """The analysis whose mask decides "no information": a direct measure before a proxy."""
     for proxy in (False, True):
-        for vote in votes:
+        for name, vote in votes.items():
             if vote.uninformative is not None and vote.proxy == proxy:
-                return vote.uninformative
-    return np.zeros(n_units, bool)
+                return name
+    return None
 
 
-def _collapsed(votes: list[Evidence], n_units: int) -> np.ndarray:
-    masks = [v.collapsed for v in votes if v.collapsed is not None]
+def _collapsed(votes: dict, n_units: int) -> np.ndarray:
+    masks = [v.collapsed for v in votes.values() if v.collapsed is not None]
     return np.logical_or.reduce(masks) if masks else np.zeros(n_units, bool)
 
 
-def _informative(votes: list[Evidence]) -> bool | None:
-    opinions = [v.informative for v in votes if v.informative is not None]
+def _informative(votes: dict) -> bool | None:
+    opinions = [v.informative for v in votes.values() if v.informative is not None]
     return all(opinions) if opinions else None
+
+
+def _basis(votes: dict, uninformative: str | None) -> dict:
+    """Which analyses decided what (written to the report)."""
+    return {
+        "collapsed": [n for n, v in votes.items() if v.collapsed is not None],
+        "uninformative": uninformative,
+        "uninformative_is_proxy": bool(uninformative and votes[uninformative].proxy),
+        "informative": [n for n, v in votes.items() if v.informative is not None],
+    }
 
 
 def _model(status: tuple[str, ...], informative: bool | None) -> str:
@@ -125,14 +137,16 @@ def decide(
     ``vote`` and ``review`` are used when it has them).
     """
     t = thresholds or Thresholds()
-    votes = [analyses[n].vote(r, t) for n, r in results.items() if analyses[n].vote]
-    collapsed, uninformative = _collapsed(votes, n_units), _uninformative(votes, n_units)
+    votes = {n: analyses[n].vote(r, t) for n, r in results.items() if analyses[n].vote}
+    source = _uninformative_source(votes)
+    uninformative = votes[source].uninformative if source else np.zeros(n_units, bool)
     status = tuple(
         "collapsed" if c else "inactive" if u else "active"
-        for c, u in zip(collapsed, uninformative, strict=True)
+        for c, u in zip(_collapsed(votes, n_units), uninformative, strict=True)
     )
     informative = _informative(votes)
-    draft = Verdict(_model(status, informative), informative, status, t)
+    basis = _basis(votes, source)
+    draft = Verdict(_model(status, informative), informative, status, t, basis=basis)
     notes, agreement = [], {}
     for name, result in results.items():
         if analyses[name].review:

@@ -11,6 +11,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from latentprobe.gaussian import (
+    as_posteriors,
     kl_diagonal_gaussians,
     log_mixture_density,
     log_mixture_density_per_unit,
@@ -89,3 +90,28 @@ def test_samples_have_the_posterior_moments():
     assert index.tolist() == [0] * 40_000
     np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -2.0], atol=0.02)
     np.testing.assert_allclose(z.var(0).numpy(), [1.0, 0.25], rtol=0.03)
+
+
+@pytest.mark.parametrize(
+    "mu, logvar, message",
+    [
+        (np.zeros((4, 2)), np.zeros((4, 3)), r"same shape \(N, D\)"),
+        (np.zeros(4), np.zeros(4), r"same shape \(N, D\)"),
+        (np.zeros((0, 2)), np.zeros((0, 2)), r"N, D >= 1"),
+        (np.zeros((3, 2), complex), np.zeros((3, 2)), "real numbers"),
+        (np.array([[0.0, 1.0], [np.inf, 0.0]]), np.zeros((2, 2)), "mu is not finite at example 1"),
+        (np.zeros((2, 2)), np.array([[0.0, np.nan], [0.0, 0.0]]), "logvar is not finite at"),
+    ],
+)
+def test_every_analyzer_checks_its_posteriors(mu, logvar, message):
+    from latentprobe.analyzers import active_units, kl_divergence, mutual_information
+    from latentprobe.errors import PosteriorError
+
+    with pytest.raises(PosteriorError, match=message):
+        as_posteriors(mu, logvar)
+    for analyzer in (kl_divergence, mutual_information):
+        with pytest.raises(PosteriorError):
+            analyzer(mu, logvar)
+    if "logvar" not in message and "same shape" not in message:
+        with pytest.raises(PosteriorError):
+            active_units(mu)

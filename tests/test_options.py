@@ -97,3 +97,30 @@ def test_a_real_options_class():
     assert fields["max_points"].aliases == ("--max-samples",)
     assert fields["max_points"].minimum == 2
     assert fields["draws_per_example"].default == MutualInformationOptions().draws_per_example
+
+
+def test_options_are_checked_when_built():
+    from latentprobe.errors import OptionsError
+    from latentprobe.extraction import EncodeOptions
+    from latentprobe.verdict import Thresholds
+
+    with pytest.raises(OptionsError, match="--collapsed-fraction must be at most 1.0, got 5"):
+        Thresholds(collapsed_fraction=5)
+    with pytest.raises(OptionsError, match="--batch-size must be at least 1, got 0"):
+        EncodeOptions(batch_size=0)
+    with pytest.raises(OptionsError, match="--param must be one of logvar"):
+        EncodeOptions(param="sigma")
+    with pytest.raises(OptionsError, match="--batch-size must be of type int, got 2.5"):
+        EncodeOptions(batch_size=2.5)
+    assert Thresholds(kl_threshold=1).kl_threshold == 1  # an int is a fine float
+
+
+def test_analyze_refuses_thresholds_of_the_wrong_type():
+    import numpy as np
+
+    import latentprobe
+    from latentprobe.errors import OptionsError
+
+    stats = latentprobe.EncoderStats(np.zeros((4, 2)), np.zeros((4, 2)))
+    with pytest.raises(OptionsError, match="thresholds must be a Thresholds, got dict"):
+        latentprobe.analyze(stats, thresholds={"kl_threshold": 0.1})

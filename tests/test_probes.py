@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 import latentprobe
 from latentprobe.analyzers.probes import ProbesOptions, probe_label_set, probes
 from latentprobe.analyzers.probes.information import entropy_nats
-from latentprobe.errors import AnalysisError
+from latentprobe.errors import AnalysisError, DataError, PosteriorError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PACKAGE = Path(__file__).resolve().parent.parent / "latentprobe" / "analyzers" / "probes"
@@ -174,7 +174,7 @@ def test_string_labels_are_encoded_and_mismatched_lengths_refused():
     y = np.array(["cat", "dog"] * 100)
     result = probe_label_set(rng.normal(size=(200, 2)), np.zeros((200, 2)), y, "y", options=FAST)
     assert result.n_classes == 2
-    with pytest.raises(AnalysisError, match="199 entries but the statistics have 200"):
+    with pytest.raises(DataError, match="199 entries but the statistics have 200"):
         probe_label_set(np.zeros((200, 2)), np.zeros((200, 2)), y[:199], "y", options=FAST)
 
 
@@ -205,6 +205,14 @@ def test_parts_switched_off_are_nan():
 def test_no_labels_is_an_error():
     with pytest.raises(AnalysisError, match="labels"):
         probes(np.zeros((5, 2)), np.zeros((5, 2)), {})
+
+
+def test_posteriors_are_checked_at_the_boundary():
+    y = {"y": np.arange(5) % 2}
+    with pytest.raises(PosteriorError, match=r"same shape \(N, D\)"):
+        probes(np.zeros((5, 2)), np.zeros((5, 3)), y)
+    with pytest.raises(PosteriorError, match="not finite at example 1, unit 0"):
+        probes(np.array([[0.0], [np.nan], [1.0], [2.0], [3.0]]), np.zeros((5, 1)), y)
 
 
 def _top_level_imports(path: Path) -> set[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentprobe.analyzers.probes.labels import clean_labels, prepare
-from latentprobe.errors import AnalysisError
+from latentprobe.errors import DataError
 
 
 def test_missing_labels_are_dropped_and_classes_recoded():
@@ -41,7 +41,7 @@ def test_all_missing_leaves_nothing():
 
 
 def test_length_mismatch_is_refused():
-    with pytest.raises(AnalysisError, match="labels 'y' have 3 entries but the statistics have 4"):
+    with pytest.raises(DataError, match="labels 'y' have 3 entries but the statistics have 4"):
         clean_labels([0, 1, 0], 4, "y")
 
 

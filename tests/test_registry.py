@@ -144,3 +144,12 @@ def test_every_entry_is_complete():
         for column in analysis.columns:
             fields = analysis.result_type.__dataclass_fields__
             assert fields[column.field].metadata["per"] == "unit", (name, column.key)
+
+
+def test_an_input_latentprobe_cannot_supply_is_refused_at_registration():
+    decoder_analysis = Analysis(
+        "needs a decoder", _run, SpreadOptions, SpreadResult, needs=("decoder",)
+    )
+    with pytest.raises(OptionsError, match="needs 'decoder', which latentprobe cannot supply"):
+        register("decoder_toy", decoder_analysis)
+    assert "decoder_toy" not in ANALYSES

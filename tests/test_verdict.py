@@ -89,3 +89,28 @@ def test_two_examples_give_information_within_log_2():
     assert 0.9 * np.log(2) < result.nats <= np.log(2) + 1e-9 and np.isfinite(result.stderr)
     verdict = verdict_for(mu, logvar)
     assert verdict.unit_status[0] == "active" and verdict.z_informative is True
+
+
+def test_the_verdict_records_which_analyses_decided():
+    mu, logvar = example().sample(1000, seed=4)
+    assert verdict_for(mu, logvar).basis == {
+        "collapsed": ["kl_divergence"],
+        "uninformative": "mutual_information",
+        "uninformative_is_proxy": False,
+        "informative": ["mutual_information"],
+    }
+    results = {"active_units": active_units(mu), "kl_divergence": kl_divergence(mu, logvar)}
+    basis = decide(6, results, analyses=ANALYSES).basis
+    assert basis["uninformative"] == "active_units" and basis["uninformative_is_proxy"]
+    assert basis["informative"] == []
+
+
+def test_the_varying_means_note_needs_a_direct_measure():
+    mu = np.zeros((2000, 1))
+    mu[:8], mu[8:16] = 1.2, -1.2  # variance 0.0115 > 0.01, yet KL < 0.01 for 99.2%: collapsed
+    logvar = np.zeros((2000, 1))
+    results = {"active_units": active_units(mu), "kl_divergence": kl_divergence(mu, logvar)}
+    proxy_only = decide(1, results, analyses=ANALYSES)
+    assert proxy_only.unit_status == ("collapsed",) and proxy_only.notes == ()
+    with_mi = verdict_for(mu, logvar)
+    assert any("far below the posterior noise" in note for note in with_mi.notes)

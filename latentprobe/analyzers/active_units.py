@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..gaussian import as_float64_tensor
-from ..options import option
+from ..gaussian import as_posteriors
+from ..options import Options, option
 from ..verdict import Evidence, Review, Thresholds, Verdict
 from .result import Result, quantity
 
 
 @dataclass(frozen=True)
-class ActiveUnitsOptions:
+class ActiveUnitsOptions(Options):
     threshold: float = option(
         0.01, "Active-unit threshold on the variance of the means.", flag="--au-threshold"
     )
@@ -58,7 +58,7 @@ def active_units(mu, *, threshold: float = DEFAULTS.threshold) -> ActiveUnitsRes
     ----------
     Burda, Grosse & Salakhutdinov (2016), "Importance Weighted Autoencoders", sec. 5.2.
     """
-    mu = as_float64_tensor(mu).cpu().numpy()
+    mu = as_posteriors(mu)[0].cpu().numpy()
     variance = mu.var(axis=0, ddof=1) if len(mu) > 1 else np.zeros(mu.shape[1])
     return ActiveUnitsResult(variance, variance > threshold, float(threshold))
 
@@ -70,8 +70,10 @@ def vote(result: ActiveUnitsResult, thresholds: Thresholds) -> Evidence:
 
 
 def review(result: ActiveUnitsResult, verdict: Verdict) -> Review:
+    """A note when a direct measure of information found none in units whose means vary."""
+    direct = verdict.basis.get("uninformative") and not verdict.basis["uninformative_is_proxy"]
     disagree = [i for i, s in enumerate(verdict.unit_status) if s != "active" and result.active[i]]
-    if not disagree:
+    if not (direct and disagree):
         return Review()
     return Review(
         notes=(

@@ -11,13 +11,14 @@ import torch
 from ..formatting import fmt
 from ..gaussian import (
     as_float64_tensor,
+    as_posteriors,
     kl_diagonal_gaussians,
     log_mixture_density,
     log_mixture_density_per_unit,
     log_normal_diag,
     sample_posteriors,
 )
-from ..options import option
+from ..options import Options, option
 from ..types import Prior
 from ..verdict import STATUS_COLOURS, Evidence, Thresholds
 from .intervals import paired_stderr
@@ -28,7 +29,7 @@ BINS_PER_DECADE = 4
 
 
 @dataclass(frozen=True)
-class KLDivergenceOptions:
+class KLDivergenceOptions(Options):
     draws_per_example: int = option(
         16, "Draws of z per example for the Monte Carlo KL to a mixture prior (at least 2)."
     )
@@ -103,7 +104,7 @@ def kl_divergence(
     ----------
     Kingma & Welling (2014), appendix B (the Gaussian KL); Hoffman & Johnson (2016).
     """
-    mu, logvar = as_float64_tensor(mu), as_float64_tensor(logvar, mu.device)
+    mu, logvar = as_posteriors(mu, logvar)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     if not prior.is_gaussian:
         return _monte_carlo_kl(mu, logvar, prior, max(2, draws_per_example), seed)

@@ -9,18 +9,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import OptionsError, PosteriorError
+from ..errors import OptionsError
 from ..formatting import fmt
 from ..gaussian import (
     DEFAULT_BLOCK_BYTES,
     as_float64_tensor,
+    as_posteriors,
     kl_diagonal_gaussians,
     log_mixture_density,
     log_mixture_density_per_unit,
     log_normal_diag,
     sample_posteriors,
 )
-from ..options import option
+from ..options import Options, option
 from ..types import Prior
 from ..verdict import Evidence, Review, Thresholds, Verdict
 from .intervals import normal_interval, paired_stderr
@@ -30,7 +31,7 @@ CEILING_MARGIN = 0.5
 
 
 @dataclass(frozen=True)
-class MutualInformationOptions:
+class MutualInformationOptions(Options):
     draws_per_example: int = option(
         2, "Draws of z per example for I(x;z).", flag="--draws", aliases=("--samples",), minimum=1
     )
@@ -171,9 +172,8 @@ def mutual_information(
     Chen et al. (2018), "Isolating sources of disentanglement in VAEs" (per-unit terms, TC);
     Alemi et al. (2018), "Fixing a broken ELBO" (I <= R).
     """
-    mu = as_float64_tensor(mu)
-    logvar = as_float64_tensor(logvar, mu.device)
-    _check_inputs(mu, logvar, draws_per_example, max_points)
+    mu, logvar = as_posteriors(mu, logvar)
+    _check_points(draws_per_example, max_points)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     rng = np.random.default_rng(seed)
     points = _points(mu, logvar, draws_per_example, max_points, rng)
@@ -238,12 +238,7 @@ def _result(nats, stderr, rates: dict, units: dict, points: _Points, n: int, see
     )
 
 
-def _check_inputs(mu, logvar, draws: int, max_points: int | None) -> None:
-    if mu.shape != logvar.shape or mu.ndim != 2 or mu.shape[0] == 0 or mu.shape[1] == 0:
-        raise PosteriorError(
-            f"expected mu and logvar of the same shape (N, D) with N >= 1, got "
-            f"{tuple(mu.shape)} and {tuple(logvar.shape)}"
-        )
+def _check_points(draws: int, max_points: int | None) -> None:
     if draws < 1:
         raise OptionsError(f"draws of z per example must be at least 1, got {draws}")
     if max_points is not None and max_points < 2 * draws:

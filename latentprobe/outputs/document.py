@@ -74,6 +74,7 @@ def report_document(report) -> dict:
         "inactive_units": v.units_with("inactive"),
         "collapsed_units": v.units_with("collapsed"),
         "agreement": dict(v.agreement),
+        "basis": dict(v.basis),
         "notes": list(v.notes),
         "thresholds": plain(dataclasses.asdict(v.thresholds)),
         "per_unit": unit_rows(report),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import AnalysisError
+from ...errors import DataError
 
 MAX_CLASSES = 100  # integer-valued labels with more distinct values are a regression target
 
@@ -47,7 +47,7 @@ def _as_numbers(labels, n: int, name: str) -> np.ndarray:
     """The labels as float64, shape (n,); strings and other objects are coded by value."""
     y = np.asarray(labels)
     if len(y) != n:
-        raise AnalysisError(
+        raise DataError(
             f"labels {name!r} have {len(y)} entries but the statistics have "
             f"{n} examples; pass labels of the same length"
         )
@@ -55,7 +55,7 @@ def _as_numbers(labels, n: int, name: str) -> np.ndarray:
         try:
             _, y = np.unique(y.astype(str), return_inverse=True)
         except (TypeError, ValueError) as e:
-            raise AnalysisError(f"labels {name!r} of type {y.dtype} cannot be encoded") from e
+            raise DataError(f"labels {name!r} of type {y.dtype} cannot be encoded") from e
     return y.astype(np.float64)
 
 
@@ -72,7 +72,7 @@ def clean_labels(labels, n: int, name: str) -> tuple[np.ndarray, np.ndarray, str
 
     Missing labels (-1, NaN) are dropped; integer-valued labels with at most 100 distinct
     values are classes (re-coded 0..K-1, int64), other numbers a regression target. Raises
-    ``AnalysisError`` when the length is not ``n`` or the labels cannot be encoded.
+    ``DataError`` when the length is not ``n`` or the labels cannot be encoded.
     """
     y = _as_numbers(labels, n, name)
     keep = np.isfinite(y) & (y != -1)

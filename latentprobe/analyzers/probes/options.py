@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...options import option
+from ...options import Options, option
 
 
 @dataclass(frozen=True)
-class ProbesOptions:
+class ProbesOptions(Options):
     folds: int = option(5, "Stratified folds for the probes.", flag="--folds", minimum=2)
     permutations: int = option(
         100, "Permutations for the probes' p-values.", flag="--permutations", minimum=1

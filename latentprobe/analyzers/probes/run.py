@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import AnalysisError
+from ...gaussian import as_float64_tensor, as_posteriors, sample_posteriors
 from ...types import Prior
 from .crossval import (
     CVScore,
@@ -34,8 +35,9 @@ REGRESSION_NOTE = (
 
 def draw_posterior(mu, logvar, draws: int, rng) -> np.ndarray:
     """``draws`` samples z ~ q(z|x) per example, shape (N * draws, D), example-major."""
-    eps = rng.standard_normal((mu.shape[0], draws, mu.shape[1]))
-    return (mu[:, None] + np.exp(0.5 * logvar)[:, None] * eps).reshape(-1, mu.shape[1])
+    return sample_posteriors(as_float64_tensor(mu), as_float64_tensor(logvar), draws, rng)[
+        0
+    ].numpy()
 
 
 def draw_prior(prior: Prior, n: int, rng) -> np.ndarray:
@@ -171,7 +173,7 @@ def probe_label_set(
     seed: int = 0,
 ) -> ProbeSetResult:
     """All probes for one label set of shape (N,); see ``probes``."""
-    mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
+    mu, logvar = (t.cpu().numpy() for t in as_posteriors(mu, logvar))
     options = options or DEFAULTS
     ls = prepare(labels, len(mu), name, options.folds)
     if ls.skip_reason:
