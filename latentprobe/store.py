@@ -9,7 +9,7 @@ Layout (schema 2; see docs/report-format.md)::
     /analyses/<name>        (reports) one group per analysis: attrs result_type, field_kinds
     /verdict                (reports) unit_status dataset; model, z_informative, ... attrs
 
-Every result field is stored by its kind (``analyzers.result.KINDS``), which is written in
+Every result field is stored by its kind (``analyzers.result.field_kinds``), written in
 the group's ``field_kinds`` attribute, so reading back never guesses. Schema 1 files (no
 field kinds) are read by the result classes' annotations.
 """

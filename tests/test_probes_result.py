@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from latentprobe.analyzers.probes import DEFAULTS, ProbeSetResult, ProbesOptions, ProbesResult
-from latentprobe.analyzers.result import field_kinds, nested_type, unit_columns
+from latentprobe.analyzers.result import field_kinds, nested_type
 from latentprobe.options import cli_fields
 
 #: Reports and JSON documents name these fields; they must not change.
@@ -42,9 +42,8 @@ def test_not_probed_gives_nan_figures_zero_counts_and_the_reason():
         assert math.isnan(getattr(r, name)), name
     for name in ("accuracy_ci95", "mi_lower_bound_ci95"):
         assert len(getattr(r, name)) == 2 and all(map(math.isnan, getattr(r, name)))
-    columns = unit_columns(r)
-    assert set(columns) == {"per_unit_accuracy", "per_unit_p_value", "per_unit_p_holm"}
-    assert all(v.shape == (4,) and np.isnan(v).all() for v in columns.values())
+    for name in ("per_unit_accuracy", "per_unit_p_value", "per_unit_p_holm"):
+        assert getattr(r, name).shape == (4,) and np.isnan(getattr(r, name)).all()
     assert (r.n_used, r.n_classes, r.folds, r.draws_per_example) == (0, 0, 0, 0)
     assert (r.n_missing, r.n_rare, r.task) == (3, 1, "classification")
     assert r.skipped == reason and r.notes == [note, f"not probed: {reason}"]

@@ -12,7 +12,6 @@ from latentprobe.analyzers.result import (
     field_kinds,
     nested_type,
     quantity,
-    unit_columns,
 )
 
 
@@ -49,12 +48,6 @@ def test_kinds_come_from_annotations():
         "plain": "json",
     }
     assert nested_type(Outer, "inner") is Inner
-
-
-def test_unit_columns_are_the_per_unit_fields():
-    result = Outer(np.arange(3.0), np.zeros((5, 3)), 1.0, 2, True, "t", [0.0, 1.0], None, {}, {})
-    columns = unit_columns(result)
-    assert list(columns) == ["array"] and columns["array"] is result.array
 
 
 def test_per_must_be_known():

@@ -340,6 +340,12 @@ def summary_lines(result: MutualInformationResult) -> list[str]:
         f"I(x;z) = {fmt(r.nats)} +- {fmt(r.stderr)} nats (95% CI {fmt(r.ci95_low)} to "
         f"{fmt(r.ci95_high)}; ceiling log N = {fmt(r.log_n, 3)}; {r.n_points:,} points, "
         f"{r.draws_per_example} draws per example)",
-        f"decomposition: R {fmt(r.rate)} = I(x;z) {fmt(r.nats)} + KL(q(z)||p(z)) "
-        f"{fmt(r.marginal_kl)}; total correlation {fmt(r.total_correlation)}",
+        f"decomposition at these points: R {_with_error(r.rate, r.rate_stderr)} = I(x;z) "
+        f"{fmt(r.nats)} + KL(q(z)||p(z)) {_with_error(r.marginal_kl, r.marginal_kl_stderr)}; "
+        f"total correlation {_with_error(r.total_correlation, r.total_correlation_stderr)}",
     ]
+
+
+def _with_error(value: float, stderr: float) -> str:
+    """``value`` alone when it is exact (stderr 0), else ``value +- stderr``."""
+    return fmt(value) if stderr == 0 else f"{fmt(value)} +- {fmt(stderr)}"

@@ -17,9 +17,6 @@ import numpy as np
 
 PER = ("model", "unit", "example")
 
-#: How a field is stored: by its annotation, never by its value.
-KINDS = ("array", "float", "int", "bool", "str", "json", "results")
-
 
 def quantity(description: str, units: str = "", *, per: str = "model", **kwargs):
     """A result field documented in the report.
@@ -53,7 +50,8 @@ def _kind(hint) -> str:
 
 @functools.cache
 def field_kinds(result_type: type) -> dict[str, str]:
-    """Field name -> kind (one of ``KINDS``), from the class's resolved annotations."""
+    """Field name -> how it is stored (``array``, ``float``, ``int``, ``bool``, ``str``,
+    ``json`` or ``results``), from the class's resolved annotations, never from a value."""
     hints = typing.get_type_hints(result_type)
     return {f.name: _kind(hints[f.name]) for f in dataclasses.fields(result_type)}
 
@@ -62,12 +60,3 @@ def field_kinds(result_type: type) -> dict[str, str]:
 def nested_type(result_type: type, name: str) -> type:
     """The Result class held by a ``results`` field (``dict[str, SomeResult]``)."""
     return typing.get_args(typing.get_type_hints(result_type)[name])[1]
-
-
-def unit_columns(result: Result) -> dict[str, np.ndarray]:
-    """The result's per-unit fields, by name."""
-    return {
-        f.name: getattr(result, f.name)
-        for f in dataclasses.fields(result)
-        if f.metadata.get("per") == "unit"
-    }

@@ -7,6 +7,7 @@ fresh matplotlib figure and saved atomically.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ def draw_units(fig, report) -> None:
     fig.set_size_inches(max(6, 0.35 * n_units), 2.4 * len(columns))
     axes = fig.subplots(len(columns), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (column, values) in zip(axes, columns, strict=True):
-        ax.bar(np.arange(n_units), np.nan_to_num(np.asarray(values, float)), color=colours)
+        heights = np.asarray(values, float)
+        ax.bar(np.arange(n_units), np.where(np.isfinite(heights), heights, 0.0), color=colours)
         ax.set_ylabel(column.label, fontsize=8)
     axes[-1].set_xlabel("latent unit (green active, orange inactive, red collapsed)")
 
@@ -68,4 +70,10 @@ def write_plots(report, folder) -> list[Path]:
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"--plots {folder} is a file; pass a folder for the figures")
     folder.mkdir(parents=True, exist_ok=True)
-    return [_save(draw, folder / f"{stem}.png") for stem, draw in figure_drawers(report).items()]
+    drawers = figure_drawers(report).items()
+    return [_save(draw, folder / f"{_file_stem(stem)}.png") for stem, draw in drawers]
+
+
+def _file_stem(stem: str) -> str:
+    """A file name from a figure's name (label-set names come from user files)."""
+    return re.sub(r"[^\w.-]", "_", stem).lstrip(".") or "figure"
