@@ -5,9 +5,9 @@
 Both sides encode the same rows of a 784-feature .npy file (MNIST-sized, uniform noise) with
 the same small MLP encoder, the 784-400-(2x20) encoder of Kingma & Welling's MNIST VAE, at the
 same batch size. The bare loop loads the file with np.load and keeps the outputs in memory;
-extract loads the checkpoint, streams the file batch by batch (hashing its bytes as they are
-read, for provenance), hashes the checkpoint, checks every value is finite and appends
-mu/logvar to a plain HDF5 file that it renames into place. Wall times are medians over
+extract loads the checkpoint, streams the file batch by batch, hashes it and the checkpoint
+(for provenance, on a second thread while torch computes with one thread fewer), checks
+every value is finite and appends mu/logvar to a plain HDF5 file that it renames into place. Wall times are medians over
 interleaved repeats; peak memory (VmHWM) is measured in fresh subprocesses at N and 10*N rows.
 """
 
@@ -132,7 +132,7 @@ def main() -> None:
         digest_time = statistics.median(_time_sha256(data) for _ in range(args.repeats))
         print(
             f"SHA-256 of the data file alone       : {digest_time:.3f} s on one core "
-            "(provenance; inside extract it runs as the batches are read)"
+            "(provenance; inside extract it runs beside the encoder)"
         )
         rss_n = child_peak_rss(data, ckpt, folder / "m1.h5")
         data.unlink()

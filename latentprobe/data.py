@@ -23,8 +23,7 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,6 @@ class DataSource:
     ``n`` is the number of examples (None when a Dataset cannot tell), ``files`` the files
     read (hashed for provenance), ``label_names`` the label sets each batch carries;
     ``supports_workers``: ``iter_batches`` uses DataLoader workers (torch Datasets only).
-    ``streamed`` maps a file to a reader that hashed it while the batches were read.
     """
 
     description: str
@@ -54,16 +52,6 @@ class DataSource:
     label_names: tuple[str, ...] = ()
     files: tuple[Path, ...] = ()
     supports_workers: bool = False
-    streamed: dict = field(default_factory=dict)
-
-    def digests(self) -> dict[str, str]:
-        """SHA-256 of every file read: from the bytes as they were streamed when the whole
-        file passed through, else from a pass over the file."""
-        return {str(p): self._streamed_digest(p) or sha256_file(p) for p in self.files}
-
-    def _streamed_digest(self, path: Path) -> str | None:
-        reader = self.streamed.get(str(path))
-        return reader.digest() if reader is not None else None
 
 
 def sha256_file(path: Path) -> str:
@@ -220,37 +208,18 @@ def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
     return _from_mapping(arrays, x_key, labels_keys, path, "array")
 
 
-class _HashingRows:
-    """Reads row ranges of an uncompressed array file. Bytes read in order from the start
-    are hashed as they pass, on a worker thread (hashlib releases the GIL), so a complete
-    read also yields the file's SHA-256 without a second pass over the file."""
+def _npy_rows(path: Path, offset: int, shape: tuple, dtype: np.dtype) -> Callable:
+    """A reader of row ranges of an uncompressed .npy file (explicit reads, no mmap: mapped
+    pages would count against the process's memory)."""
+    row = int(np.prod(shape[1:], dtype=np.int64))
 
-    def __init__(self, path: Path, offset: int, shape: tuple, dtype: np.dtype):
-        self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
-        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-        self.sha, self.worker = hashlib.sha256(), ThreadPoolExecutor(max_workers=1)
+    def read(start: int, stop: int) -> np.ndarray:
         with open(path, "rb") as f:
-            self.sha.update(f.read(offset))
-        self.hashed, self.pending = offset, None
+            f.seek(offset + start * row * dtype.itemsize)
+            flat = np.fromfile(f, dtype=dtype, count=(stop - start) * row)
+        return flat.reshape((stop - start, *shape[1:]))
 
-    def __call__(self, start: int, stop: int) -> np.ndarray:
-        begin = self.offset + start * self.row_bytes
-        buffer = bytearray((stop - start) * self.row_bytes)
-        with open(self.path, "rb", buffering=0) as f:
-            f.seek(begin)
-            f.readinto(buffer)
-        if begin == self.hashed:
-            # a copy: the batch is the caller's to change (an --encode function may)
-            self.pending = self.worker.submit(self.sha.update, bytes(buffer))
-            self.hashed += len(buffer)
-        return np.frombuffer(buffer, dtype=self.dtype).reshape((stop - start, *self.shape[1:]))
-
-    def digest(self) -> str | None:
-        """The file's SHA-256 when every byte was read in order, else None."""
-        if self.pending is not None:
-            self.pending.result()
-        self.worker.shutdown()
-        return self.sha.hexdigest() if self.hashed == self.path.stat().st_size else None
+    return read
 
 
 def _npy_header(path: Path) -> tuple[tuple, bool, np.dtype, int]:
@@ -267,8 +236,7 @@ def _npy_header(path: Path) -> tuple[tuple, bool, np.dtype, int]:
 
 
 def _open_npy(path: Path) -> DataSource:
-    """Read rows straight from the file so memory is bounded by the batch, not by N; the
-    file is hashed as it is read."""
+    """Read rows straight from the file so memory is bounded by the batch, not by N."""
     shape, fortran, dtype, offset = _npy_header(path)
     if dtype.kind not in "biuf":
         raise DataError(f"{path} is not numeric (dtype {dtype}); pass a numeric array")
@@ -281,9 +249,8 @@ def _open_npy(path: Path) -> DataSource:
     expected = offset + shape[0] * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
     if path.stat().st_size < expected:
         raise DataError(f"{path} is truncated ({path.stat().st_size} of {expected} bytes)")
-    read = _HashingRows(path, offset, shape, dtype)
-    batches = _array_batches(read, shape[0], {})
-    return DataSource(str(path), shape[0], batches, (), (path,), streamed={str(path): read})
+    batches = _array_batches(_npy_rows(path, offset, shape, dtype), shape[0], {})
+    return DataSource(str(path), shape[0], batches, (), (path,))
 
 
 def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
