@@ -7,8 +7,9 @@ the same small MLP encoder, the 784-400-(2x20) encoder of Kingma & Welling's MNI
 same batch size. The bare loop loads the file with np.load and keeps the outputs in memory;
 extract loads the checkpoint, streams the file batch by batch, hashes it and the checkpoint
 (for provenance, on a second thread while torch computes with one thread fewer), checks
-every value is finite and appends mu/logvar to a plain HDF5 file that it renames into place. Wall times are medians over
-interleaved repeats; peak memory (VmHWM) is measured in fresh subprocesses at N and 10*N rows.
+every value is finite and appends mu/logvar to a plain HDF5 file that it renames into place.
+Wall times are medians over interleaved repeats; peak memory (VmHWM) is measured in fresh
+subprocesses at N and 10*N rows.
 """
 
 from __future__ import annotations
