@@ -270,8 +270,11 @@ def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
 def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
     import h5py
 
+    from .hdf5 import refuse_foreign
+
     try:
         with h5py.File(path, "r") as f:
+            refuse_foreign(f, path, DataError)
             key = inner or _pick(f, X_KEYS, x_key, "dataset", path)
             if key is None or key not in f or not isinstance(f[key], h5py.Dataset):
                 raise DataError(f"{path}: no dataset {key or 'x/X/data'}; use {path}:/path/to/x")

@@ -28,6 +28,7 @@ import numpy as np
 from .analyzers.result import field_kinds, nested_type
 from .atomic import atomic_path
 from .errors import DataError, PosteriorError, PriorError, StatsFileError
+from .hdf5 import refuse_foreign
 from .types import EncoderStats, Prior
 from .verdict import Thresholds, Verdict
 
@@ -66,6 +67,7 @@ class open_latentprobe_file:
             ) from e
         try:
             self.version = self._check(self.file)
+            refuse_foreign(self.file, self.path, StatsFileError)
         except StatsFileError:
             self.file.close()
             raise

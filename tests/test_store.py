@@ -141,10 +141,12 @@ def test_bad_arrays_in_a_file_name_the_file(tmp_path):
 
 
 def test_only_the_store_names_hdf5_paths():
+    """The layout lives in store.py; hdf5.py (refusing files that point elsewhere) knows none
+    of it, and data.py opens users' HDF5 data lazily."""
     package = Path(latentprobe.__file__).parent
     for path in package.rglob("*.py"):
+        text = path.read_text()
         if path.name != "store.py":
-            text = path.read_text()
-            assert '"encoder/mu"' not in text and "import h5py" not in text.replace(
-                "    import h5py", ""
-            ), path
+            assert '"encoder/mu"' not in text and '"encoder/logvar"' not in text, path
+        if path.name not in ("store.py", "hdf5.py"):
+            assert "import h5py" not in text.replace("    import h5py", ""), path
