@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -35,13 +38,30 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     click.echo(f"warning: {' '.join(str(message).split())}", err=True)
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporaries are removed
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While a command runs, SIGTERM raises SystemExit (exit 143) so that cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def handle_errors(command):
     """Turn a LatentprobeError into one line on stderr and its exit code (unless --debug)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _sigterm_unwinds():
                 warnings.showwarning = _one_line_warning
                 return command(*args, **kwargs)
         except LatentprobeError as e:

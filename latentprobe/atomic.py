@@ -1,8 +1,15 @@
-"""Write a file under a temporary name in the target folder; rename it only when complete."""
+"""Write a file under a temporary name in the target folder; publish it only when complete.
+
+The temporary is created exclusively under an unpredictable name (``tempfile.mkstemp``), so a
+name planted in advance (a symlink to another file) is never followed. Without ``force`` the
+finished file is published with a hard link, which fails if the name appeared meanwhile: two
+runs writing the same new output cannot silently replace each other.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,18 +29,47 @@ def check_output_path(path, *, force: bool = False) -> Path:
     return path
 
 
+def _temporary(path: Path) -> Path:
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(
+            f"cannot write in {path.parent} ({e.strerror}); choose another folder"
+        ) from e
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # the permissions an ordinary new file would get
+    return Path(name)
+
+
+def _publish(temp: Path, path: Path, force: bool) -> None:
+    if force:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)
+    except FileExistsError as e:
+        raise OutputError(
+            f"{path} was created by someone else while this run wrote it; "
+            "pass --force to overwrite it"
+        ) from e
+    temp.unlink()
+
+
 @contextmanager
 def atomic_path(path, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
+    """Yield an empty temporary file beside ``path``; on success it becomes ``path``.
 
-    On any exception (including KeyboardInterrupt) the temporary file is removed and
-    nothing appears under the final name; an existing file there is left untouched.
+    On any exception (KeyboardInterrupt and SystemExit included: the command line turns
+    SIGTERM into SystemExit) the temporary is removed and nothing appears under the final
+    name; an existing file there is left untouched.
     """
     path = check_output_path(path, force=force)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = _temporary(path)
     try:
         yield temp
-        os.replace(temp, path)
+        _publish(temp, path, force)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -18,7 +18,7 @@ def test_success_renames_the_temporary(tmp_path):
     with atomic_path(target) as temp:
         assert temp != target
         assert temp.parent == target.parent
-        assert not temp.exists() and not target.exists()
+        assert temp.read_bytes() == b"" and not target.exists()  # created empty, exclusively
         temp.write_bytes(b"complete")
         assert not target.exists()  # nothing under the final name before the block ends
     assert target.read_bytes() == b"complete"
@@ -110,3 +110,55 @@ def test_a_folder_path_is_refused(tmp_path):
 def test_check_output_path_accepts_a_new_file(tmp_path):
     assert check_output_path(str(tmp_path / "new.h5")) == tmp_path / "new.h5"
     assert check_output_path("new.h5").name == "new.h5"  # the current folder exists
+
+
+def test_a_planted_temporary_name_is_not_followed(tmp_path):
+    """The old predictable name .out.bin.<pid>.tmp, planted as a symlink, is never used."""
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / f".out.bin.{os.getpid()}.tmp").symlink_to(victim)
+    with atomic_path(tmp_path / "out.bin") as temp:
+        assert not temp.is_symlink()
+        temp.write_bytes(b"new")
+    assert victim.read_text() == "keep" and (tmp_path / "out.bin").read_bytes() == b"new"
+
+
+def test_a_file_that_appears_meanwhile_is_not_replaced_without_force(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(OutputError, match="created by someone else while this run wrote it"):
+        with atomic_path(target) as temp:
+            temp.write_bytes(b"mine")
+            target.write_bytes(b"theirs")  # a concurrent run finished first
+    assert target.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_the_published_file_has_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.bin") as temp:
+            temp.write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o644
+
+
+def test_a_folder_that_cannot_be_written_is_an_output_error(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="cannot write in"):
+            with atomic_path(folder / "out.bin"):
+                pass
+    finally:
+        folder.chmod(0o700)
