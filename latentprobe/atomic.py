@@ -8,6 +8,7 @@ runs writing the same new output cannot silently replace each other.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import OutputError
+
+#: errno values that mean the output could not be written (not that an input is bad).
+WRITE_FAILURES = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 
 
 def check_output_path(path, *, force: bool = False) -> Path:
@@ -70,6 +74,13 @@ def atomic_path(path, *, force: bool = False) -> Iterator[Path]:
     try:
         yield temp
         _publish(temp, path, force)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        if e.errno in WRITE_FAILURES:
+            raise OutputError(
+                f"cannot write {path}: {os.strerror(e.errno)}; free some space or write elsewhere"
+            ) from e
+        raise
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -162,3 +162,20 @@ def test_a_folder_that_cannot_be_written_is_an_output_error(tmp_path):
                 pass
     finally:
         folder.chmod(0o700)
+
+
+def test_a_write_failure_from_a_full_disk_is_an_output_error(tmp_path):
+    import errno
+
+    with pytest.raises(OutputError, match="cannot write .*out.bin: No space left on device"):
+        with atomic_path(tmp_path / "out.bin") as temp:
+            temp.write_bytes(b"part")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_os_errors_pass_through(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "out.bin"):
+            open(tmp_path / "missing-input.txt")
+    assert list(tmp_path.iterdir()) == []
