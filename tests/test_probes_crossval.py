@@ -90,3 +90,23 @@ def test_one_unit_probes_find_the_planted_unit():
     p = unit_p_values(z, y, rng, task="classification", k=3, draws=draws, permutations=5)
     count = unit_permutations(5, 3)
     assert p[1] == 1 / (count + 1) and p[0] > 0.01 and p[2] > 0.01
+
+
+def test_wide_latents_are_announced_and_bounded(monkeypatch):
+    import warnings
+
+    from latentprobe.analyzers.probes import crossval
+
+    assert unit_permutations(100, 4000) == 160_000  # 40 D, for Holm over 4,000 units
+    assert crossval.permutation_seconds(160_000, 10_000, 4000, 10) > 3600
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(40, 300)), rng.integers(0, 2, 20)
+    settings = dict(task="classification", k=2, draws=2, permutations=1)
+    monkeypatch.setattr(crossval, "LONG_SECONDS", 1e-6)
+    with pytest.warns(UserWarning, match="--unit-permutations N or turn them off"):
+        p = unit_p_values(z, y, rng, **settings, count=9)
+    assert p.shape == (300,) and p.min() >= 1 / 10  # nine permutations: p >= 1/10
+    monkeypatch.setattr(crossval, "LONG_SECONDS", 60.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unit_p_values(z, y, rng, **settings, count=9)  # a second of work: no warning

@@ -59,6 +59,8 @@ def test_options_defaults_and_command_line():
         "folds": "--folds",
         "permutations": "--permutations",
         "draws_per_example": "--probe-draws",
+        "per_unit": "--unit-probes",
+        "unit_permutations": "--unit-permutations",
         "n_jobs": "--jobs",
     }
     assert flags["draws_per_example"].aliases == ("--probe-samples",)
@@ -66,6 +68,11 @@ def test_options_defaults_and_command_line():
         "folds": 2,
         "permutations": 1,
         "draws_per_example": 1,
+        "per_unit": None,
+        "unit_permutations": 1,
         "n_jobs": 1,
     }
-    assert all(f.type is int for f in flags.values())
+    assert {n: f.type for n, f in flags.items()} == {
+        **{n: int for n in flags},
+        "per_unit": bool,
+    }

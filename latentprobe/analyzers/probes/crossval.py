@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,14 +132,39 @@ def unit_scores(z, y, splits, *, task, k, draws) -> np.ndarray:
     return _closed_form_score(z, y, splits, draws, k, statistic)
 
 
+#: Cost of one permutation of the per-unit tests, measured on a 2-core machine: a fixed
+#: 50 us, plus 0.3 ns per example x unit x class (one (K x N) @ (N x D) product).
+PERMUTATION_SECONDS = (50e-6, 0.3e-9)
+LONG_SECONDS = 60.0
+
+
 def unit_permutations(permutations: int, n_units: int, alpha: float = 0.05) -> int:
     """Enough permutations for a Holm-corrected p-value to reach ``alpha`` with D units:
     the smallest p, 1 / (n + 1), times D must fall below it (with a margin of 2)."""
     return max(10 * permutations, math.ceil(2 * n_units / alpha))
 
 
-def unit_p_values(z, y, rng, *, task, k, draws, permutations) -> np.ndarray:
-    """Permutation p-value of each unit, shape (D,), over ``unit_permutations`` labellings.
+def permutation_seconds(count: int, examples: int, units: int, classes: int) -> float:
+    """Estimated time of ``count`` permutations of the per-unit tests."""
+    fixed, per_product = PERMUTATION_SECONDS
+    return count * (fixed + per_product * examples * units * max(classes, 1))
+
+
+def warn_if_long(count: int, examples: int, units: int, classes: int) -> None:
+    """Say up front when the per-unit tests will take long, and which options bound them."""
+    seconds = permutation_seconds(count, examples, units, classes)
+    if seconds > LONG_SECONDS:
+        warnings.warn(
+            f"the probes' per-unit tests run {count:,} permutations over {examples:,} "
+            f"examples x {units:,} units: about {seconds / 60:.0f} minutes; bound them with "
+            "--unit-permutations N or turn them off with --no-unit-probes",
+            stacklevel=2,
+        )
+
+
+def unit_p_values(z, y, rng, *, task, k, draws, permutations, count=None) -> np.ndarray:
+    """Permutation p-value of each unit, shape (D,), over ``count`` labellings (default
+    ``unit_permutations``).
 
     Labels permute between examples; the statistic is each unit's share of variance
     explained by the label (between-class over within-class sums of squares; r^2 for a
@@ -147,7 +173,8 @@ def unit_p_values(z, y, rng, *, task, k, draws, permutations) -> np.ndarray:
     """
     explained = variance_explained(z, draws, k, task)
     observed = explained(y)
-    count = unit_permutations(permutations, z.shape[1])
+    count = count or unit_permutations(permutations, z.shape[1])
+    warn_if_long(count, len(y), z.shape[1], k)
     exceed = np.zeros(z.shape[1])
     for _ in range(count):
         exceed += explained(rng.permutation(y)) >= observed - TIE

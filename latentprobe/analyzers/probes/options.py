@@ -27,7 +27,16 @@ class ProbesOptions(Options):
     )
     mdl: bool = option(True, "Measure the online (MDL) code length of the labels.")
     per_unit: bool = option(
-        True, "Probe each unit alone, with Holm-corrected permutation p-values."
+        True,
+        "Probe each unit alone, with Holm-corrected permutation p-values.",
+        flag="--unit-probes",
+    )
+    unit_permutations: int | None = option(
+        None,
+        "Permutations for each unit's test (when not given: enough for Holm's correction over "
+        "D units, max(10 x --permutations, 40 D)); their cost grows as N D^2.",
+        flag="--unit-permutations",
+        minimum=1,
     )
     n_jobs: int = option(2, "Parallel workers for the probes' folds.", flag="--jobs", minimum=1)
 

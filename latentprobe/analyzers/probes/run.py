@@ -127,7 +127,9 @@ def _unit_figures(run: _Probing) -> dict:
     if not run.options.per_unit:
         return no_units(run.mu.shape[1])
     accuracy = unit_scores(run.z, ls.y, run.splits, task=ls.task, k=ls.k, draws=run.draws)
-    settings = dict(task=ls.task, k=ls.k, draws=run.draws, permutations=run.options.permutations)
+    options = run.options
+    settings = dict(task=ls.task, k=ls.k, draws=run.draws, permutations=options.permutations)
+    settings.update(count=options.unit_permutations)
     p = unit_p_values(run.z, ls.y, run.rng, **settings)
     return {"per_unit_accuracy": accuracy, "per_unit_p_value": p, "per_unit_p_holm": holm(p)}
 
