@@ -17,7 +17,7 @@ from latentprobe import adapters, checkpoints, data, workflow
 from latentprobe.atomic import check_output_path
 from latentprobe.errors import LatentprobeError
 from latentprobe.extraction import EncodeOptions
-from latentprobe.outputs.plots import write_plots
+from latentprobe.outputs.plots import plots_folder, write_plots
 from latentprobe.outputs.summary import summary
 from latentprobe.registry import ANALYSES
 from latentprobe.verdict import Thresholds
@@ -167,7 +167,7 @@ def extract_command(checkpoint, output, force, **p):
 @click.option("-o", "--output", type=click.Path(), help="Report [default: NAME.report.h5].")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
-@click.option("--plots", type=click.Path(file_okay=False), help="Write PNG figures here.")
+@click.option("--plots", type=click.Path(), help="Write PNG figures here (a folder).")
 @selection_options
 @settings_options(ANALYSIS_SETTINGS)
 @settings_options(THRESHOLDS)
@@ -178,10 +178,12 @@ def analyze_command(source, output, force, as_json, plots, **p):
     """Decide whether z carries information about x (SOURCE: checkpoint or stats file)."""
     output = Path(output or f"{Path(source).name.split('.')[0]}.report.h5")
     check_output_path(output, force=force)
+    if plots:
+        plots_folder(plots)  # a bad --plots fails before any work
     report = workflow.analyze_source(source, **_analysis_specs(source, p), **_run(p))
-    report.write(output, force=force)
     if plots:
         write_plots(report, plots)
+    report.write(output, force=force)
     click.echo(report.to_json() if as_json else summary(report, source))
     click.echo(f"wrote {output}", err=True)
 

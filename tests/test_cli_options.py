@@ -266,3 +266,11 @@ def test_build_ignores_other_groups():
     params |= {dest("b", "low"): 5.0, dest("b", "high"): 6.0}
     assert build("a", LowHigh, params) == LowHigh(1.0, 2.0)
     assert build("b", HighLow, params) == HighLow(high=6.0, low=5.0)
+
+
+def test_a_plots_path_that_is_a_file_fails_before_any_report(tmp_path):
+    source = small_stats(tmp_path / "s.h5")
+    (tmp_path / "figs").write_text("a file")
+    result = run("analyze", source, "--plots", tmp_path / "figs", "-o", tmp_path / "r.h5")
+    assert result.exit_code == 9 and "is a file" in result.stderr
+    assert not (tmp_path / "r.h5").exists()

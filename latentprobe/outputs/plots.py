@@ -64,12 +64,22 @@ def _save(draw, path: Path) -> Path:
     return path
 
 
-def write_plots(report, folder) -> list[Path]:
-    """Write every figure of the report as PNG into ``folder`` (created if missing)."""
+def plots_folder(folder) -> Path:
+    """The figures' folder, created (with its parents) if missing; called before any work so
+    that a bad ``--plots`` fails before a report is written."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"--plots {folder} is a file; pass a folder for the figures")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create --plots {folder} ({e.strerror}); pass another") from e
+    return folder
+
+
+def write_plots(report, folder) -> list[Path]:
+    """Write every figure of the report as PNG into ``folder`` (created if missing)."""
+    folder = plots_folder(folder)
     drawers = figure_drawers(report).items()
     return [_save(draw, folder / f"{_file_stem(stem)}.png") for stem, draw in drawers]
 
