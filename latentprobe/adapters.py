@@ -124,14 +124,24 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
         mu, logvar = interpret_output(call(x), param)
         if mu.shape != logvar.shape:
             logvar = _broadcast(logvar, mu.shape)
-        if mu.ndim == 0 or mu.shape[0] != len(x):
-            raise EncoderOutputError(
-                f"encoder returned mu of shape {tuple(mu.shape)} for a batch of {len(x)}; "
-                "expected (batch, latent_dim)"
-            )
+        _check_batch(mu, len(x))
         return mu.reshape(len(x), -1), logvar.reshape(len(x), -1)
 
     return encoder
+
+
+def _check_batch(mu: torch.Tensor, n: int) -> None:
+    """Raise unless ``mu`` has one row per example and at least one latent unit."""
+    if mu.ndim == 0 or mu.shape[0] != n:
+        raise EncoderOutputError(
+            f"encoder returned mu of shape {tuple(mu.shape)} for a batch of {n}; "
+            "expected (batch, latent_dim)"
+        )
+    if mu.numel() == 0:
+        raise EncoderOutputError(
+            f"encoder returned 0 latent units (mu of shape {tuple(mu.shape)}); "
+            "check --arch, --arch-kwargs and --encode"
+        )
 
 
 def _broadcast(logvar: torch.Tensor, shape) -> torch.Tensor:

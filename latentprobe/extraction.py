@@ -21,7 +21,7 @@ from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
 from .errors import DataError, DeviceError, EncoderOutputError, LatentprobeError, OptionsError
 from .options import Options, option
-from .types import EncoderStats, Prior, find_non_finite
+from .types import EncoderStats, Prior, find_non_finite, find_out_of_range, out_of_range
 from .version import __version__
 
 
@@ -72,6 +72,12 @@ def _check_finite(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
         raise EncoderOutputError(
             f"encoder returned non-finite {name} ({value}) for example "
             f"{offset + row}, unit {col}; check the model and that example's input"
+        )
+    if (found := find_out_of_range(mu, logvar)) is not None:
+        name, row, col, value = found
+        raise EncoderOutputError(
+            f"encoder returned {out_of_range((name, offset + row, col, value))}; "
+            "check the model and that example's input"
         )
 
 
@@ -204,6 +210,16 @@ class _Job:
         torch.manual_seed(self.seed)
         with ThreadPoolExecutor(max_workers=1) as hasher:
             digests = hasher.submit(hash_inputs, self.loaded, self.source)
+            self._encode(sink, digests)
+            self.prior.check_fits(sink.n_units)
+            record = make_provenance(
+                self.loaded, self.source, self.options, self.seed, self.prior, digests.result()
+            )
+        return {**record, **(provenance or {})}
+
+    def _encode(self, sink, side_task: Future) -> None:
+        """``run_encoder``; an error in the encoder's output names the checkpoint."""
+        try:
             run_encoder(
                 self.module,
                 self.source,
@@ -211,13 +227,12 @@ class _Job:
                 options=self.options,
                 encode=self.encode,
                 progress=self.progress,
-                side_task=digests,
+                side_task=side_task,
             )
-            self.prior.check_fits(sink.n_units)
-            record = make_provenance(
-                self.loaded, self.source, self.options, self.seed, self.prior, digests.result()
-            )
-        return {**record, **(provenance or {})}
+        except EncoderOutputError as e:
+            if self.loaded is None:
+                raise
+            raise EncoderOutputError(f"{self.loaded.files[0]}: {e}") from e
 
 
 def extract(

@@ -113,11 +113,7 @@ class EncoderStats:
         object.__setattr__(self, "mu", mu.astype(np.float64, copy=False))
         object.__setattr__(self, "logvar", logvar.astype(np.float64, copy=False))
         for name, y in self.labels.items():
-            if len(y) != len(self.mu):
-                raise DataError(
-                    f"labels {name!r} have {len(y)} entries for {len(self.mu)} examples; "
-                    "pass labels of the same length"
-                )
+            check_label_set(name, y, len(self.mu))
 
     @property
     def n_examples(self) -> int:
@@ -128,8 +124,25 @@ class EncoderStats:
         return self.mu.shape[1]
 
 
+def check_label_set(name: str, y, n: int) -> None:
+    """Raise unless ``y`` is a 1-D array of N numbers (classes coded as integers)."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"labels {name!r} have shape {y.shape}; pass one label per example")
+    if len(y) != n:
+        raise DataError(
+            f"labels {name!r} have {len(y)} entries for {n} examples; "
+            "pass labels of the same length"
+        )
+    if y.dtype.kind not in "biuf":
+        raise DataError(
+            f"labels {name!r} hold {y.dtype} values, not numbers; code the classes as integers"
+        )
+
+
 def validate_posteriors(mu, logvar) -> None:
-    """Raise unless mu and logvar are finite real arrays of the same shape (N, D), N >= 1."""
+    """Raise unless mu and logvar are finite real arrays of the same shape (N, D), N >= 1,
+    within ``LIMITS``."""
     mu_shape, lv_shape = np.shape(mu), np.shape(logvar)
     if mu_shape != lv_shape or len(mu_shape) != 2:
         raise PosteriorError(
@@ -145,14 +158,41 @@ def validate_posteriors(mu, logvar) -> None:
     if (found := find_non_finite(mu, logvar)) is not None:
         name, row, col, value = found
         raise PosteriorError(f"{name} is not finite at example {row}, unit {col}: {value}")
+    if (found := find_out_of_range(mu, logvar)) is not None:
+        raise PosteriorError(f"{out_of_range(found)}; check the encoder")
+
+
+#: The largest |mu| and |logvar| the analyses compute with: beyond them mu^2 or
+#: exp(+-logvar) overflow float64.
+LIMITS = {"mu": 1e150, "logvar": 700.0}
+
+
+def _first(mu, logvar, bad) -> tuple[str, int, int, float] | None:
+    """(array name, row, column, value) of the first value of mu, then logvar, where
+    ``bad(name, array)`` is true (2-D numpy arrays or torch tensors)."""
+    for name, arr in (("mu", mu), ("logvar", logvar)):
+        mask = bad(name, np.asarray(arr))
+        if mask.any():
+            row, col = (int(i) for i in np.argwhere(mask)[0])
+            return name, row, col, float(arr[row][col])
+    return None
 
 
 def find_non_finite(mu, logvar) -> tuple[str, int, int, float] | None:
-    """(array name, row, column, value) of the first NaN or infinity in mu, then logvar
-    (2-D numpy arrays or torch tensors)."""
-    for name, arr in (("mu", mu), ("logvar", logvar)):
-        bad = ~np.isfinite(np.asarray(arr))
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
-            return name, row, col, float(arr[row][col])
-    return None
+    """The first NaN or infinity (see ``_first``)."""
+    return _first(mu, logvar, lambda name, arr: ~np.isfinite(arr))
+
+
+def find_out_of_range(mu, logvar) -> tuple[str, int, int, float] | None:
+    """The first finite value beyond ``LIMITS`` (see ``_first``); the limit is a float64
+    scalar so that float32 arrays are compared in float64, not the limit cast to float32."""
+    return _first(mu, logvar, lambda name, arr: np.abs(arr) > np.float64(LIMITS[name]))
+
+
+def out_of_range(found: tuple[str, int, int, float]) -> str:
+    """What ``find_out_of_range`` found, in words."""
+    name, row, col, value = found
+    return (
+        f"{name} = {value:.3g} at example {row}, unit {col} is beyond +-{LIMITS[name]:g}, "
+        "where float64 arithmetic overflows"
+    )

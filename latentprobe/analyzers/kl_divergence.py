@@ -26,6 +26,9 @@ from .result import Result, quantity
 
 SMALLEST_EDGE = 1e-6
 BINS_PER_DECADE = 4
+#: The last finite edge is at most 10^9 nats; larger values (overflowing extreme posteriors,
+#: infinities) fall in one last bin [10^9, inf).
+LARGEST_DECADE = 9
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class KLDivergenceResult(Result):
     total_rate: float = quantity("E_x KL(q(z|x) || p(z)), the rate R", "nats")
     total_rate_stderr: float = quantity("Monte Carlo standard error (0 when exact)", "nats")
     histogram_edges: np.ndarray = quantity(
-        "shared bin edges: [0, 1e-6), then 4 log-spaced bins per decade", "nats"
+        "shared bin edges: [0, 1e-6), then 4 log-spaced bins per decade (last edge inf beyond 1e9)",
+        "nats",
     )
     histogram_counts: np.ndarray = quantity("examples per bin, one row per unit")
     exact: bool = quantity("closed form (Gaussian prior) rather than Monte Carlo")
@@ -60,18 +64,20 @@ class KLDivergenceResult(Result):
 
 def histogram_edges(largest: float) -> np.ndarray:
     """[0, 1e-6, 10^-5.75, ..., 10^k] with 10^k >= largest: collapsed units pile into the
-    first few bins, active ones spread over the decades above."""
-    top = max(0, math.ceil(math.log10(max(largest, SMALLEST_EDGE))))
-    decades = top - round(math.log10(SMALLEST_EDGE))
-    return np.concatenate(
-        [[0.0], np.logspace(math.log10(SMALLEST_EDGE), top, decades * BINS_PER_DECADE + 1)]
-    )
+    first few bins, active ones spread over the decades above. Beyond 10^9 nats (an
+    infinite ``largest`` included) the edges end with [..., 10^9, inf]."""
+    overflow = not largest <= 10.0**LARGEST_DECADE
+    top = LARGEST_DECADE if overflow else math.ceil(math.log10(max(largest, SMALLEST_EDGE)))
+    decades = max(0, top) - round(math.log10(SMALLEST_EDGE))
+    logspaced = np.logspace(math.log10(SMALLEST_EDGE), max(0, top), decades * BINS_PER_DECADE + 1)
+    return np.concatenate([[0.0], logspaced, [math.inf] * overflow])
 
 
 def kl_histogram(per_example: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-unit counts on shared edges; negative Monte Carlo values fall in the first bin."""
+    """Per-unit counts on shared edges; negative Monte Carlo values fall in the first bin
+    (NaN, from overflowing Monte Carlo draws, in none)."""
     values = np.clip(per_example, 0.0, None)
-    edges = histogram_edges(float(values.max()))
+    edges = histogram_edges(float(np.nanmax(values, initial=0.0)))
     counts = np.stack([np.histogram(values[:, i], bins=edges)[0] for i in range(values.shape[1])])
     return edges, counts
 
@@ -162,6 +168,7 @@ def figures(result: KLDivergenceResult, unit_status: tuple[str, ...]) -> dict:
 def draw_histogram(fig, result: KLDivergenceResult, unit_status: tuple[str, ...]) -> None:
     """Per-unit histograms of the per-example KL on shared log-spaced edges, by status."""
     edges = result.histogram_edges
+    edges = np.where(np.isfinite(edges), edges, edges[-2] * 10)  # draw [1e9, inf) as a decade
     centres = np.sqrt(np.maximum(edges[:-1], edges[1] / 10) * edges[1:])
     fig.set_size_inches(8, 4.5)
     ax = fig.add_subplot()
