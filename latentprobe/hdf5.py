@@ -5,11 +5,32 @@ an external file (e.g. /etc/passwd), a virtual dataset mapped onto other files. 
 would let a crafted stats file, report or ``--data`` file read (and copy into a report)
 bytes the user never named, while provenance hashed only the small HDF5 file. They are
 refused before anything is read.
+
+A few kilobytes can also declare terabytes (a shape whose chunks were never written, or a
+gzip bomb): ``declared_bytes`` adds up the declared sizes so that a reader can refuse them
+before reading.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import h5py
+
+#: What h5py raises on damaged bytes: RuntimeError and OSError from the library, KeyError for
+#: a missing member, SystemError from its bindings after a failed link visit.
+DAMAGE = (RuntimeError, OSError, KeyError, ValueError, TypeError, AttributeError, SystemError)
+
+
+@contextmanager
+def damage_as(error: type[Exception], path, remedy: str = "use an intact copy") -> Iterator[None]:
+    """Inside the block, h5py's errors on damaged metadata (and on a group where a dataset
+    belongs, or the reverse: AttributeError) raise ``error`` naming ``path`` and ``remedy``."""
+    try:
+        yield
+    except DAMAGE as e:
+        raise error(f"{path} is damaged or truncated ({e}); {remedy}") from e
 
 
 def foreign_reference(f: h5py.File) -> str | None:
@@ -33,8 +54,27 @@ def foreign_reference(f: h5py.File) -> str | None:
 
 def refuse_foreign(f: h5py.File, path, error: type[Exception]) -> None:
     """Raise ``error`` (naming ``path``) when ``f`` points outside itself."""
-    if (reason := foreign_reference(f)) is not None:
+    with damage_as(error, path):
+        reason = foreign_reference(f)
+    if reason is not None:
         raise error(
             f"{path}: {reason}; latentprobe reads only bytes inside the file named "
             "(copy the data into the file)"
         )
+
+
+def declared_bytes(f: h5py.File) -> int:
+    """Bytes the datasets of ``f`` would take in memory, at least 8 per value (they are read
+    as float64), from their declared shapes: nothing is read. A dataset reached by several
+    links counts once per link."""
+    total = 0
+
+    def visit(name: str, link) -> None:
+        nonlocal total
+        if isinstance(link, (h5py.HardLink, h5py.SoftLink)):
+            dataset = f.get(name)
+            if isinstance(dataset, h5py.Dataset):
+                total += (dataset.size or 0) * max(8, dataset.dtype.itemsize)
+
+    f.visititems_links(visit)
+    return total

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +28,10 @@ import numpy as np
 
 from .analyzers.result import field_kinds, nested_type
 from .atomic import atomic_path
-from .errors import DataError, PosteriorError, PriorError, StatsFileError
-from .hdf5 import refuse_foreign
+from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
+from .hdf5 import damage_as, declared_bytes, refuse_foreign
 from .types import EncoderStats, Prior
-from .verdict import Thresholds, Verdict
+from .verdict import STATUS_COLOURS, Thresholds, Verdict
 
 SCHEMA_VERSION = 2
 STATS_FORMAT = "latentprobe-stats"
@@ -40,6 +41,12 @@ ANALYSES, VERDICT = "analyses", "verdict"
 CHUNK_BYTES = 2**20
 #: Result fields renamed since schema 1: new name -> name in schema-1 files.
 RENAMED_SINCE_1 = {"draws_per_example": "samples_per_example"}
+#: A file is read only if its arrays, as float64, fit in this fraction of physical memory.
+MEMORY_FRACTION = 0.25
+#: Deepest nesting of a JSON attribute (provenance, verdict): latentprobe writes about 4.
+MAX_JSON_DEPTH = 32
+
+REEXTRACT = "re-extract it with `latentprobe extract`"
 
 MU_DESCRIPTION = "posterior means E_q[z|x], one row per example"
 LOGVAR_DESCRIPTION = "posterior log-variances log sigma^2 (natural log), one row per example"
@@ -63,26 +70,31 @@ class open_latentprobe_file:
             self.file = h5py.File(self.path, "r")
         except OSError as e:
             raise StatsFileError(
-                f"{self.path} is not a readable HDF5 file (truncated or corrupt?): {e}"
+                f"{self.path} is truncated or corrupt, or not HDF5 ({e}); re-extract it with "
+                "`latentprobe extract`"
             ) from e
         try:
-            self.version = self._check(self.file)
-            refuse_foreign(self.file, self.path, StatsFileError)
+            with damage_as(StatsFileError, self.path, REEXTRACT):
+                self.version = self._check(self.file)
+                refuse_foreign(self.file, self.path, StatsFileError)
+                refuse_oversized(self.file, self.path)
         except StatsFileError:
             self.file.close()
             raise
         return self.file
 
     def _check(self, f: h5py.File) -> int:
-        if f.attrs.get("latentprobe_format") not in (STATS_FORMAT, REPORT_FORMAT):
+        if _attr(f, "latentprobe_format", self.path) not in (STATS_FORMAT, REPORT_FORMAT):
             raise StatsFileError(
                 f"{self.path} was not written by latentprobe (no latentprobe_format "
                 "attribute); run `latentprobe extract` first"
             )
         try:
-            version = int(f.attrs["schema_version"])
-        except (KeyError, TypeError, ValueError) as e:
+            version = int(_attr(f, "schema_version", self.path))
+        except (TypeError, ValueError) as e:
             raise StatsFileError(f"{self.path} has no valid schema_version; re-extract it") from e
+        if version < 1:
+            raise StatsFileError(f"{self.path} has no valid schema_version; re-extract it")
         if version > SCHEMA_VERSION:
             raise StatsFileError(
                 f"{self.path} has schema version {version}, newer than this latentprobe "
@@ -92,6 +104,70 @@ class open_latentprobe_file:
 
     def __exit__(self, *exc):
         self.file.close()
+
+
+def _attr(f: h5py.File, name: str, path):
+    """A root attribute as a plain value (None when absent); arrays are refused."""
+    value = f.attrs.get(name)
+    if isinstance(value, np.ndarray):
+        raise StatsFileError(f"{path}: attribute {name} is an array; re-extract it")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def refuse_oversized(f: h5py.File, path) -> None:
+    """Refuse a file whose declared arrays would not fit in memory, before reading them."""
+    needed, memory = declared_bytes(f), physical_memory()
+    if memory is not None and needed > MEMORY_FRACTION * memory:
+        raise StatsFileError(
+            f"{path} declares {_gib(needed)} of arrays, more than {MEMORY_FRACTION:.0%} of "
+            f"this machine's {_gib(memory)} of memory (a damaged file, or one for a bigger "
+            "machine); re-extract it, or analyse it where it fits"
+        )
+
+
+def _nesting(value) -> int:
+    """How deeply lists and dicts are nested in a parsed JSON value (without recursion)."""
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            inner
+            for item in level
+            if isinstance(item, (dict, list))
+            for inner in (item.values() if isinstance(item, dict) else item)
+        ]
+    return depth - 1
+
+
+def _loads(text, kind: type = object):
+    """``json.loads``; a value that is not a ``kind``, or nests deeper than
+    ``MAX_JSON_DEPTH``, is a ValueError too."""
+    value = json.loads(text)
+    if not isinstance(value, kind):
+        raise ValueError(f"a JSON {type(value).__name__} where a {kind.__name__} belongs")
+    if _nesting(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def read_json(text, path, what: str, kind: type = dict):
+    """A JSON attribute parsed and checked to be a ``kind`` of bounded depth."""
+    try:
+        return _loads(text, kind)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise StatsFileError(f"{path}: {what} is not usable JSON ({e}); re-extract it") from e
 
 
 # --------------------------------------------------------------------------- statistics
@@ -168,10 +244,6 @@ def write_prior(group: h5py.Group, prior: Prior) -> None:
     group["weights"], group["means"], group["logvars"] = prior.weights, prior.means, prior.logvars
 
 
-def read_prior(group: h5py.Group) -> Prior:
-    return Prior.mixture(group["weights"][()], group["means"][()], group["logvars"][()])
-
-
 def write_root_attrs(f: h5py.File, provenance: dict, kind: str) -> None:
     f.attrs["latentprobe_format"] = kind
     f.attrs["schema_version"] = SCHEMA_VERSION
@@ -197,18 +269,38 @@ def write_stats(stats: EncoderStats, path, *, force: bool = False) -> Path:
     return Path(path)
 
 
+def _dataset(f: h5py.File, key: str, path) -> h5py.Dataset:
+    if not isinstance(f.get(key), h5py.Dataset):
+        raise StatsFileError(f"{path} has no dataset /{key}; re-extract it")
+    return f[key]
+
+
+def _read_labels(f: h5py.File, path) -> dict[str, np.ndarray]:
+    if LABELS in f and not isinstance(f[LABELS], h5py.Group):
+        raise StatsFileError(f"{path}: /{LABELS} is not a group of label sets; re-extract it")
+    sets = {name: _dataset(f, f"{LABELS}/{name}", path) for name in f.get(LABELS, {})}
+    for name, ds in sets.items():
+        if ds.ndim != 1:
+            raise StatsFileError(f"{path}: label set {name!r} has shape {ds.shape}, not (N,)")
+    return {name: ds[()] for name, ds in sets.items()}
+
+
+def _read_prior(f: h5py.File, path) -> Prior:
+    if PRIOR not in f:
+        return Prior.standard_normal()
+    parts = ("weights", "means", "logvars")
+    return Prior.mixture(*(_dataset(f, f"{PRIOR}/{part}", path)[()] for part in parts))
+
+
 def _read_stats(f: h5py.File, path) -> EncoderStats:
     try:
-        mu, logvar = f[MU][()], f[LOGVAR][()]
-        labels = {name: ds[()] for name, ds in f.get(LABELS, {}).items()}
-        prior = read_prior(f[PRIOR]) if PRIOR in f else Prior.standard_normal()
-        provenance = json.loads(f.attrs.get("provenance", "{}"))
-    except (KeyError, OSError, ValueError, TypeError) as e:
-        raise StatsFileError(f"{path} is damaged or incomplete: {e}") from e
-    try:
-        return EncoderStats(mu, logvar, labels, prior, provenance)
+        with damage_as(StatsFileError, path, REEXTRACT):
+            mu, logvar = _dataset(f, MU, path)[()], _dataset(f, LOGVAR, path)[()]
+            labels, prior = _read_labels(f, path), _read_prior(f, path)
+            provenance = read_json(_attr(f, "provenance", path) or "{}", path, "provenance")
+            return EncoderStats(mu, logvar, labels, prior, provenance)
     except (PosteriorError, PriorError, DataError) as e:
-        raise StatsFileError(f"{path}: {e}; re-extract it with `latentprobe extract`") from e
+        raise StatsFileError(f"{path}: {e}; {REEXTRACT}") from e
 
 
 def read_stats(path) -> EncoderStats:
@@ -265,15 +357,22 @@ def _read_field(group: h5py.Group, name: str, kind: str, cls: type, version: int
         return {key: read_result(sub, inner, version) for key, sub in holder.items()}
     value = group.attrs[stored]
     if kind == "json":
-        return json.loads(value)
+        return _loads(value)
     return _SCALARS[kind](value.item() if isinstance(value, np.generic) else value)
+
+
+def _check_kinds(declared: dict, stored: dict) -> None:
+    """Raise ValueError unless every field is stored as its class declares it."""
+    for name, kind in declared.items():
+        if stored.get(name, kind) != kind:
+            raise ValueError(f"field {name!r} stored as {stored[name]!r}, not {kind!r}")
 
 
 def read_result(group: h5py.Group, cls: type, version: int = SCHEMA_VERSION):
     """Read a result written by ``write_result`` (or by schema 1, by annotation)."""
     kinds = field_kinds(cls)
     if version >= 2:
-        kinds = {**kinds, **json.loads(group.attrs["field_kinds"])}
+        _check_kinds(kinds, _loads(group.attrs["field_kinds"], dict))
     values = {
         f.name: _read_field(group, f.name, kinds[f.name], cls, version)
         for f in dataclasses.fields(cls)
@@ -297,22 +396,29 @@ def write_verdict(group: h5py.Group, verdict: Verdict, rule: str) -> None:
 
 def _agreement(group: h5py.Group, version: int) -> dict:
     if version >= 2:
-        return json.loads(group.attrs["agreement"])
-    probes = json.loads(group.attrs.get("probe_evidence", "null"))
+        return _loads(group.attrs["agreement"], dict)
+    probes = _loads(group.attrs.get("probe_evidence", "null"))
     return {} if probes is None else {"probes": probes}
 
 
-def read_verdict(group: h5py.Group, version: int = SCHEMA_VERSION) -> Verdict:
-    thresholds = json.loads(group.attrs["thresholds"])
+def _read_thresholds(group: h5py.Group) -> Thresholds:
+    thresholds = _loads(group.attrs["thresholds"], dict)
     known = {f.name for f in dataclasses.fields(Thresholds)}
+    try:
+        return Thresholds(**{k: v for k, v in thresholds.items() if k in known})
+    except OptionsError as e:
+        raise ValueError(f"thresholds: {e}") from e
+
+
+def read_verdict(group: h5py.Group, version: int = SCHEMA_VERSION) -> Verdict:
     return Verdict(
         str(group.attrs["model"]),
-        json.loads(group.attrs["z_informative"]),
+        _loads(group.attrs["z_informative"]),
         tuple(group["unit_status"].asstr()[()]),
-        Thresholds(**{k: v for k, v in thresholds.items() if k in known}),
-        tuple(json.loads(group.attrs["notes"])),
+        _read_thresholds(group),
+        tuple(_loads(group.attrs["notes"], list)),
         _agreement(group, version),
-        json.loads(group.attrs.get("basis", "{}")),  # schema 1 did not record it
+        _loads(group.attrs.get("basis", "{}"), dict),  # schema 1 did not record it
     )
 
 
@@ -336,25 +442,51 @@ def write_report_file(path, stats, results: dict, verdict, provenance, *, force=
 def read_report_file(path, result_types: dict) -> tuple:
     """(stats, results, verdict, provenance) of a report; analyses whose name is not in
     ``result_types`` (written by a newer or extended latentprobe) are passed over."""
-    with open_latentprobe_file(path) as opened:
-        f = opened
-        version = int(f.attrs["schema_version"])
+    opened = open_latentprobe_file(path)
+    with opened as f:
         if VERDICT not in f:
             raise StatsFileError(
                 f"{path} is a stats file, not a report; run `latentprobe analyze` on it"
             )
         stats = _read_stats(f, path)
-        try:
+        with damage_as(StatsFileError, path, "re-run `latentprobe analyze`"):
             results = {
-                name: read_result(group, result_types[name], version)
+                name: read_result(group, result_types[name], opened.version)
                 for name, group in f.get(ANALYSES, {}).items()
                 if name in result_types
             }
-            verdict = read_verdict(f[VERDICT], version)
-            provenance = json.loads(f.attrs.get("analysis_provenance", "{}"))
-        except (KeyError, OSError, ValueError, TypeError) as e:
-            raise StatsFileError(f"{path} is a damaged report: {e}") from e
+            verdict = read_verdict(f[VERDICT], opened.version)
+            provenance = _loads(f.attrs.get("analysis_provenance", "{}"), dict)
+            _check_report(stats, results, verdict)
     return stats, results, verdict, provenance
+
+
+def _check_report(stats: EncoderStats, results: dict, verdict: Verdict) -> None:
+    """Raise ValueError unless the results and the verdict fit the statistics."""
+    for result in results.values():
+        _check_result(result, {"unit": stats.n_units, "example": stats.n_examples})
+    if (
+        len(verdict.unit_status) != stats.n_units
+        or set(verdict.unit_status) - STATUS_COLOURS.keys()
+    ):
+        raise ValueError(f"the verdict's unit statuses do not fit {stats.n_units} units")
+    if verdict.z_informative not in (True, False, None):
+        raise ValueError("the verdict's z_informative is not true, false or null")
+
+
+def _check_result(result, rows: dict) -> None:
+    """Raise ValueError unless every array field holds numbers, one row per unit or per
+    example where its ``per`` says so (nested results too)."""
+    for f in dataclasses.fields(result):
+        value, kind = getattr(result, f.name), field_kinds(type(result))[f.name]
+        if kind == "results":
+            for inner in value.values():
+                _check_result(inner, rows)
+        elif kind == "array" and (
+            value.dtype.kind not in "biuf"
+            or (f.metadata["per"] in rows and value.shape[:1] != (rows[f.metadata["per"]],))
+        ):
+            raise ValueError(f"{f.name} has shape {value.shape} and type {value.dtype}")
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from .types import EncoderStats, Prior
 from .verdict import Thresholds
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,11 @@ def extract_file(
 
 
 def is_hdf5(path) -> bool:
+    """Whether the file ``path`` is meant as a stats or report file: it has an HDF5 suffix
+    (even when empty or truncated, so that it is reported as a broken stats file rather than
+    a checkpoint), or starts with the HDF5 signature."""
+    if Path(path).is_file() and Path(path).suffix.lower() in HDF5_SUFFIXES:
+        return True
     try:
         with open(path, "rb") as f:
             return f.read(8) == HDF5_SIGNATURE
