@@ -13,8 +13,11 @@ import importlib.util
 import inspect
 import json
 import pickle
+import pickletools
 import re
+import reprlib
 import sys
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ import torch
 from torch import nn
 
 from . import zoo
-from .data import import_from_spec
+from .data import first_line, import_from_spec, importable_from_cwd
 from .errors import ArchitectureError, CheckpointError, UnsafeCheckpointError
 
 
@@ -120,7 +123,7 @@ def build_model(cls: type, kwargs: dict, hyper_parameters: dict | None = None) -
         model = cls(**kwargs)
     except Exception as e:  # noqa: BLE001 - the constructor is the user's code
         raise ArchitectureError(
-            f"cannot build {cls.__name__}(**{kwargs}): {e}; check --arch-kwargs"
+            f"cannot build {cls.__name__}(**{reprlib.repr(kwargs)}): {e}; check --arch-kwargs"
         ) from e
     if not isinstance(model, nn.Module):
         raise ArchitectureError(f"{cls.__name__} is not a torch.nn.Module")
@@ -161,8 +164,27 @@ def _candidates(sd: dict):
         yield {k[len(start) :]: v for k, v in sd.items() if k.startswith(start)}
 
 
-def load_weights(model: nn.Module, sd: dict, source: Path) -> None:
+def checked_state_dict(sd, source: Path, key: str | None = None) -> dict:
+    """``sd`` (found under ``key`` of the checkpoint) checked to map names to tensors."""
+    where = f" under {key!r}" if key else ""
+    if not isinstance(sd, dict):
+        raise CheckpointError(
+            f"{source} holds no state dict{where} (found {type(sd).__name__}); "
+            "save model.state_dict() with torch.save"
+        )
+    for name, value in sd.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{source}: state dict{where} maps {reprlib.repr(name)} to a "
+                f"{type(value).__name__}, where names map to tensors; "
+                "save model.state_dict() with torch.save"
+            )
+    return sd
+
+
+def load_weights(model: nn.Module, sd, source: Path, key: str | None = None) -> None:
     """Load ``sd`` exactly, stripping one leading prefix (``model.``) when the keys need it."""
+    sd = checked_state_dict(sd, source, key)
     model_sd = model.state_dict()
     for candidate in _candidates(sd):
         if candidate.keys() == model_sd.keys() and all(
@@ -186,50 +208,86 @@ def _tensor_dict(obj) -> bool:
 # --------------------------------------------------------------------------- file kinds
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
+def _zip_names(path: Path) -> list[str]:
+    """The members of a zip archive (torch.save's format, and TorchScript's); [] for a file
+    that is not a zip archive."""
     try:
+        if not zipfile.is_zipfile(path):
+            return []
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except zipfile.BadZipFile:
+            return archive.namelist()
+    except Exception as e:  # noqa: BLE001 - zipfile raises many kinds of error on damaged bytes
+        raise CheckpointError(
+            f"{path} is a damaged zip archive ({first_line(e)}); re-save it with torch.save"
+        ) from e
+
+
+def _is_torchscript(path: Path) -> bool:
+    return any("/code/" in n or n.endswith("/constants.pkl") for n in _zip_names(path))
+
+
+# torch names the global in "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y"
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_OPCODE = re.compile(r"Unsupported operand (\d+)")
+
+
+def _full_unpickler_reason(path: Path, message: str) -> str | None:
+    """Why a checkpoint the weights-only unpickler refused needs the full one (which runs
+    code): the global torch named, or an opcode only the full unpickler reads in a
+    well-formed pickle (protocol 4, STACK_GLOBAL). None: the file is damaged."""
+    if found := _GLOBAL.search(message):
+        return found.group(1)
+    if (found := _OPCODE.search(message)) and _well_formed_pickle(path):
+        return f"pickle opcode {int(found.group(1)):#x}, read only by the full unpickler"
+    return None
+
+
+def _well_formed_pickle(path: Path) -> bool:
+    """Whether the pickle of ``path`` (``*/data.pkl`` of a torch zip) parses to its end."""
+    try:
+        for _ in pickletools.genops(_pickle_bytes(path)):
+            pass
+    except Exception:  # noqa: BLE001 - zipfile and pickletools raise anything on damaged bytes
         return False
-    return any("/code/" in n or n.endswith("/constants.pkl") for n in names)
+    return True
 
 
-_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+def _pickle_bytes(path: Path) -> bytes:
+    members = [n for n in _zip_names(path) if n.endswith("/data.pkl")]
+    if not members:
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(members[0])
 
 
 def _torch_load(path: Path, map_location, trusted: bool):
+    """(object, whether the full unpickler was used): weights-only first; the full
+    unpickler only when the file needs it and trust was given."""
     try:
-        return torch.load(path, weights_only=True, map_location=map_location), False
+        with warnings.catch_warnings():  # the error says it better than torch's warning
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, weights_only=True, map_location=map_location), False
     except pickle.UnpicklingError as e:
-        found = _GLOBAL.search(str(e))
-        if found is None:
+        reason = _full_unpickler_reason(path, str(e))
+        if reason is None:
             raise CheckpointError(
                 f"{path} is corrupt or truncated; re-save it with torch.save"
             ) from e
         if not trusted:
             raise UnsafeCheckpointError(
-                f"{path} holds pickled Python objects ({found.group(1)}) that can run arbitrary "
+                f"{path} holds pickled Python objects ({reason}) that can run arbitrary "
                 "code when loaded; re-run with --trust-checkpoint only if you trust its source, "
                 "or save model.state_dict() and pass --arch"
             ) from e
     except Exception as e:  # noqa: BLE001 - the unpickler raises anything on garbage bytes
         raise CheckpointError(
-            f"{path} is corrupt or truncated ({_first_line(e)}); re-save it with torch.save"
+            f"{path} is corrupt or truncated ({first_line(e)}); re-save it with torch.save"
         ) from e
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+    importable_from_cwd()
     try:
         return torch.load(path, weights_only=False, map_location=map_location), True
     except Exception as e:  # noqa: BLE001 - a trusted pickle runs its own code
-        raise CheckpointError(f"cannot unpickle {path}: {_first_line(e)}") from e
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+        raise CheckpointError(f"cannot unpickle {path}: {first_line(e)}") from e
 
 
 def _need_arch(arch, path: Path, kind: str) -> type:
@@ -251,35 +309,56 @@ def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str 
             arch_kwargs,
             hparams if isinstance(hparams, dict) else None,
         )
-        load_weights(model, obj["state_dict"], path)
+        load_weights(model, obj["state_dict"], path, "state_dict")
         return model, "lightning", None
     if isinstance(obj, dict) and isinstance(obj.get("model_state_dict"), dict):
         model = build_model(_need_arch(arch, path, "model_state_dict checkpoint"), arch_kwargs)
-        load_weights(model, obj["model_state_dict"], path)
+        load_weights(model, obj["model_state_dict"], path, "model_state_dict")
         return model, "model-state-dict", None
     if _tensor_dict(obj):
         model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs)
         load_weights(model, obj, path)
         return model, "state-dict", None
-    keys = sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
+    found = [reprlib.repr(k) for k in list(obj)[:5]] if isinstance(obj, dict) else []
     raise CheckpointError(
-        f"{path} holds no state dict ({keys}); expected a state dict, "
-        "{'state_dict': ...} or {'model_state_dict': ...}"
+        f"{path} holds no state dict ({', '.join(found) or type(obj).__name__}); expected a "
+        "state dict, {'state_dict': ...} or {'model_state_dict': ...}"
     )
 
 
-def _from_zoo(obj: dict, path: Path, arch_kwargs: dict):
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _zoo_meta(obj: dict, path: Path) -> tuple[str, dict, str | None]:
+    """(architecture, constructor arguments, dataset) of a zoo checkpoint, checked to be a
+    name from the table, plain values and a string."""
     meta = obj[zoo.ZOO_KEY]
-    name = meta.get("arch") if isinstance(meta, dict) else None
-    if name not in zoo.ARCHITECTURES:
+    meta = meta if isinstance(meta, dict) else {}
+    name, kwargs, dataset = meta.get("arch"), meta.get("kwargs", {}), meta.get("dataset")
+    if not isinstance(name, str) or name not in zoo.ARCHITECTURES:
         raise CheckpointError(
-            f"{path} names zoo architecture {name!r}, which latentprobe does "
+            f"{path} names zoo architecture {reprlib.repr(name)}, which latentprobe does "
             f"not have (known: {sorted(zoo.ARCHITECTURES)})"
         )
-    kwargs = {**meta.get("kwargs", {}), **arch_kwargs}
-    model = build_model(zoo.ARCHITECTURES[name], kwargs)
-    load_weights(model, obj["state_dict"], path)
-    return model, "zoo", meta.get("dataset")
+    if not isinstance(kwargs, dict) or not all(
+        isinstance(k, str) and isinstance(v, _PLAIN) for k, v in kwargs.items()
+    ):
+        raise CheckpointError(
+            f"{path}: zoo kwargs must map names to numbers, strings or booleans, got "
+            f"{reprlib.repr(kwargs)}; re-save it with latentprobe.zoo.zoo_checkpoint"
+        )
+    if not isinstance(dataset, (str, type(None))):
+        raise CheckpointError(
+            f"{path}: zoo dataset must be a name, got a {type(dataset).__name__}; pass --data"
+        )
+    return name, kwargs, dataset
+
+
+def _from_zoo(obj: dict, path: Path, arch_kwargs: dict):
+    name, kwargs, dataset = _zoo_meta(obj, path)
+    model = build_model(zoo.ARCHITECTURES[name], {**kwargs, **arch_kwargs})
+    load_weights(model, obj.get("state_dict"), path, "state_dict")
+    return model, "zoo", dataset
 
 
 def _load_file(path: Path, arch, arch_kwargs, trusted, map_location) -> LoadedModel:
@@ -305,7 +384,7 @@ def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
     try:
         sd = load_file(str(path), device="cpu")
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error type
-        raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(e)})") from e
+        raise CheckpointError(f"{path} is corrupt or truncated ({first_line(e)})") from e
     model = build_model(_need_arch(arch, path, "safetensors file"), arch_kwargs)
     load_weights(model, sd, path)
     return model
@@ -320,7 +399,7 @@ def _from_torchscript(path: Path, trusted: bool, map_location) -> LoadedModel:
     try:
         model = torch.jit.load(str(path), map_location=map_location)
     except Exception as e:  # noqa: BLE001 - a trusted TorchScript archive runs its own code
-        raise CheckpointError(f"{path} is a corrupt TorchScript archive ({_first_line(e)})") from e
+        raise CheckpointError(f"{path} is a corrupt TorchScript archive ({first_line(e)})") from e
     return LoadedModel(model, "torchscript", (path,), trusted=True)
 
 
@@ -331,19 +410,26 @@ def _from_pythae_folder(folder: Path, arch, arch_kwargs, trusted, map_location) 
     config_path, weights_path = folder / "model_config.json", folder / "model.pt"
     try:
         config = json.loads(config_path.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read {config_path} ({_first_line(e)})") from e
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"cannot read {config_path} ({first_line(e)})") from e
+    if not isinstance(config, dict) or not isinstance(config.get("name", ""), str):
+        raise CheckpointError(
+            f"{config_path} is not a pythae model config (a JSON object with a name); "
+            "save the model with pythae's model.save"
+        )
     obj, _ = _torch_load(weights_path, map_location, trusted=False)
     files = (config_path, weights_path)
     if arch is not None:
         model, _, _ = _from_state_dict(obj, weights_path, arch, arch_kwargs)
         return LoadedModel(model, "pythae-folder", files)
     model, extra = _build_pythae(folder, config, trusted)
-    load_weights(model, obj.get("model_state_dict", obj), weights_path)
+    key = "model_state_dict" if isinstance(obj, dict) and "model_state_dict" in obj else None
+    load_weights(model, obj[key] if key else obj, weights_path, key)
     return LoadedModel(model, "pythae-folder", files + extra, trusted=bool(extra))
 
 
-def _build_pythae(folder: Path, config: dict, trusted: bool):
+def _pythae_classes(folder: Path, config_name: str) -> tuple[type, type]:
+    """pythae's config and model classes named by a config: only pythae's own models."""
     try:
         import pythae.models as pythae_models
     except ImportError as e:
@@ -351,13 +437,21 @@ def _build_pythae(folder: Path, config: dict, trusted: bool):
             f"{folder} is a pythae folder: pip install 'latentprobe[pythae]' "
             "or pass --arch with the model class"
         ) from e
-    config = dict(config)
-    config_name = str(config.pop("name", ""))
-    model_name = config_name.removesuffix("Config").rstrip("_")
     config_cls = getattr(pythae_models, config_name, None)
-    model_cls = getattr(pythae_models, model_name, None)
-    if config_cls is None or model_cls is None:
+    model_cls = getattr(pythae_models, config_name.removesuffix("Config").rstrip("_"), None)
+    if not (
+        isinstance(config_cls, type)
+        and issubclass(config_cls, pythae_models.BaseAEConfig)
+        and isinstance(model_cls, type)
+        and issubclass(model_cls, pythae_models.BaseAE)
+    ):
         raise CheckpointError(f"{folder}: pythae has no model for config {config_name!r}")
+    return config_cls, model_cls
+
+
+def _build_pythae(folder: Path, config: dict, trusted: bool):
+    config = dict(config)
+    config_cls, model_cls = _pythae_classes(folder, config.pop("name", ""))
     custom = [
         folder / f"{part}.pkl"
         for part in ("encoder", "decoder")
@@ -368,16 +462,18 @@ def _build_pythae(folder: Path, config: dict, trusted: bool):
             f"{folder} uses a custom pythae network pickled in {custom[0].name}, which runs code "
             "when loaded; re-run with --trust-checkpoint only if you trust its source"
         )
-    nets = {
-        p.stem: model_cls._load_custom_encoder_from_folder(str(folder))
-        if p.stem == "encoder"
-        else model_cls._load_custom_decoder_from_folder(str(folder))
-        for p in custom
-    }
     try:
+        nets = {
+            p.stem: model_cls._load_custom_encoder_from_folder(str(folder))
+            if p.stem == "encoder"
+            else model_cls._load_custom_decoder_from_folder(str(folder))
+            for p in custom
+        }
         model = model_cls(config_cls.from_dict(config), **nets)
-    except Exception as e:  # noqa: BLE001 - pythae's constructors are third-party code
-        raise CheckpointError(f"pythae cannot build {model_name} from {folder}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - pythae's loaders and constructors are third-party
+        raise CheckpointError(
+            f"pythae cannot build {model_cls.__name__} from {folder}: {first_line(e)}"
+        ) from e
     return model, tuple(custom)
 
 

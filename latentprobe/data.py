@@ -18,10 +18,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-import pickle
+import math
 import re
 import sys
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +127,18 @@ def from_arrays(x, labels: dict | None = None, *, description: str = "array") ->
     return DataSource(description, len(x), _array_batches(read, len(x), labels), tuple(labels))
 
 
+def _numeric_labels(y, description: str) -> np.ndarray:
+    """A batch of a Dataset's labels, refused unless numbers (classes in one batch cannot be
+    coded consistently with the next)."""
+    y = _as_numpy(y, "labels")
+    if y.dtype.kind not in "biuf":
+        raise DataError(
+            f"{description}: the Dataset's labels are {y.dtype} values, not numbers; "
+            "return class indices (integers) from __getitem__"
+        )
+    return y
+
+
 def from_dataset(dataset, *, description: str = "dataset") -> DataSource:
     """A source over a ``torch.utils.data.Dataset`` whose items are ``x`` or ``(x, y)``."""
     n = len(dataset) if hasattr(dataset, "__len__") else None
@@ -142,7 +153,7 @@ def from_dataset(dataset, *, description: str = "dataset") -> DataSource:
         )
         for item in loader:
             if has_labels:
-                yield item[0].float(), {"y": _as_numpy(item[1], "labels")}
+                yield item[0].float(), {"y": _numeric_labels(item[1], description)}
             else:
                 yield (item[0] if isinstance(item, (tuple, list)) else item).float(), {}
 
@@ -200,18 +211,34 @@ def _from_mapping(mapping, x_key, labels_keys, path: Path, what: str) -> DataSou
     )
 
 
-def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
+def load_arrays(path: Path, what: str, error: type[Exception], remedy: str) -> dict:
+    """The arrays of an .npz by name (of an .npy, under the file's stem), read whole and
+    without pickle; damaged bytes raise ``error`` naming ``what``, ``path`` and ``remedy``."""
     try:
-        arrays = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"cannot read {path} as .npz ({e}); pass a valid numpy archive") from e
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return {path.stem: loaded}
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    except Exception as e:  # noqa: BLE001 - numpy and zipfile raise anything on damaged bytes
+        raise error(f"cannot read {what} {path} ({first_line(e)}); {remedy}") from e
+
+
+def first_line(e: Exception) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
+    arrays = load_arrays(path, "data file", DataError, "pass a valid numpy archive")
     return _from_mapping(arrays, x_key, labels_keys, path, "array")
 
 
 def _npy_rows(path: Path, offset: int, shape: tuple, dtype: np.dtype) -> Callable:
     """A reader of row ranges of an uncompressed .npy file (explicit reads, no mmap: mapped
     pages would count against the process's memory)."""
-    row = int(np.prod(shape[1:], dtype=np.int64))
+    row = math.prod(shape[1:])
 
     def read(start: int, stop: int) -> np.ndarray:
         with open(path, "rb") as f:
@@ -231,8 +258,10 @@ def _npy_header(path: Path) -> tuple[tuple, bool, np.dtype, int]:
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             return shape, fortran, dtype, f.tell()
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {path} as .npy ({e}); pass a valid numpy array file") from e
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises anything on garbage
+        raise DataError(
+            f"cannot read {path} as .npy ({first_line(e)}); pass a valid numpy array file"
+        ) from e
 
 
 def _open_npy(path: Path) -> DataSource:
@@ -240,15 +269,17 @@ def _open_npy(path: Path) -> DataSource:
     shape, fortran, dtype, offset = _npy_header(path)
     if dtype.kind not in "biuf":
         raise DataError(f"{path} is not numeric (dtype {dtype}); pass a numeric array")
-    if len(shape) == 0 or shape[0] == 0:
+    if len(shape) == 0 or min(shape) <= 0:
         raise DataError(f"{path} holds no examples (shape {shape}); pass non-empty data")
-    if fortran:
-        source = from_arrays(np.load(path, allow_pickle=False), description=str(path))
-        source.files = (path,)
-        return source
-    expected = offset + shape[0] * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    expected = offset + math.prod(shape) * dtype.itemsize  # Python integers: no overflow
     if path.stat().st_size < expected:
-        raise DataError(f"{path} is truncated ({path.stat().st_size} of {expected} bytes)")
+        raise DataError(
+            f"{path} is truncated ({path.stat().st_size:,} of the {expected:,} bytes its header "
+            f"declares for shape {shape}); pass the complete file"
+        )
+    if fortran:
+        (x,) = load_arrays(path, "data file", DataError, "pass a valid numpy array file").values()
+        return dataclasses.replace(from_arrays(x, description=str(path)), files=(path,))
     batches = _array_batches(_npy_rows(path, offset, shape, dtype), shape[0], {})
     return DataSource(str(path), shape[0], batches, (), (path,))
 
@@ -256,8 +287,10 @@ def _open_npy(path: Path) -> DataSource:
 def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
     try:
         obj = torch.load(path, weights_only=True, map_location="cpu")
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
-        raise DataError(f"cannot read {path} as tensors ({e}); save tensors with torch.save") from e
+    except Exception as e:  # noqa: BLE001 - the unpickler raises anything on garbage bytes
+        raise DataError(
+            f"cannot read {path} as tensors ({first_line(e)}); save tensors with torch.save"
+        ) from e
     if isinstance(obj, (tuple, list)):
         obj = {"x": obj[0], **({"y": obj[1]} if len(obj) > 1 else {})}
     if isinstance(obj, torch.Tensor):
@@ -270,23 +303,25 @@ def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
 def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
     import h5py
 
-    from .hdf5 import refuse_foreign
+    from .hdf5 import damage_as, refuse_foreign
 
+    remedy = "pass a valid HDF5 file"
     try:
-        with h5py.File(path, "r") as f:
-            refuse_foreign(f, path, DataError)
-            key = inner or _pick(f, X_KEYS, x_key, "dataset", path)
-            if key is None or key not in f or not isinstance(f[key], h5py.Dataset):
-                raise DataError(f"{path}: no dataset {key or 'x/X/data'}; use {path}:/path/to/x")
-            shape, dtype = f[key].shape, f[key].dtype
-            labels = _label_dict(f, labels_keys, path)
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        raise DataError(f"cannot read {path} as HDF5 ({e}); pass a valid HDF5 file") from e
+        opened = h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"cannot read {path} as HDF5 ({e}); {remedy}") from e
+    with damage_as(DataError, path, remedy), opened as f:
+        refuse_foreign(f, path, DataError)
+        key = inner or _pick(f, X_KEYS, x_key, "dataset", path)
+        if key is None or key not in f or not isinstance(f[key], h5py.Dataset):
+            raise DataError(f"{path}: no dataset {key or 'x/X/data'}; use {path}:/path/to/x")
+        shape, dtype = f[key].shape, f[key].dtype
+        labels = _label_dict(f, labels_keys, path)
     _check_x(np.empty((shape[0] if shape else 0, 1), dtype), f"{path}:{key}")
     _check_labels(labels, shape[0], str(path))
 
     def iter_batches(batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
-        with h5py.File(path, "r") as f:
+        with damage_as(DataError, path, remedy), h5py.File(path, "r") as f:
             read = lambda a, b: f[key][a:b]  # noqa: E731
             yield from _array_batches(read, shape[0], labels)(batch_size)
 
@@ -304,11 +339,17 @@ def _load_sklearn_digits() -> DataSource:
 BUILTIN = {"sklearn:digits": _load_sklearn_digits}
 
 
-def import_from_spec(spec: str, what: str, error=DataError):
-    """Import ``module:name`` with the current folder on the import path."""
-    module_name, _, attr = spec.partition(":")
+def importable_from_cwd() -> None:
+    """Put the current folder at the END of the import path: the user's modules there can
+    be imported, but a file there (``sklearn.py``) never shadows an installed library."""
     if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+        sys.path.append(str(Path.cwd()))
+
+
+def import_from_spec(spec: str, what: str, error=DataError):
+    """Import ``module:name``, the current folder on the import path (after the libraries)."""
+    module_name, _, attr = spec.partition(":")
+    importable_from_cwd()
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - importing the user's module runs the user's code
@@ -401,21 +442,15 @@ def reshaped(source: DataSource, shape: tuple[int, ...]) -> DataSource:
 def read_labels_file(path) -> dict[str, np.ndarray]:
     """Label sets from an .npz (one per array) or an .npy (named after the file)."""
     path = Path(path)
-    try:
-        if path.suffix == ".npy":
-            return {path.stem: encode_labels(np.load(path, allow_pickle=False), path.stem)}
-        with np.load(path, allow_pickle=False) as f:
-            return {name: encode_labels(f[name], name) for name in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"cannot read labels from {path} ({e}); pass an .npz or .npy") from e
+    arrays = load_arrays(path, "labels file", DataError, "pass labels as an .npz or .npy")
+    return {label_set_name(k): encode_labels(y, f"{path}:{k}") for k, y in arrays.items()}
 
 
 def read_prior_file(path) -> Prior:
     """A mixture prior from an .npz with weights (K,), means (K, D) and logvars (K, D)."""
+    remedy = "expected an .npz with weights, means and logvars"
+    arrays = load_arrays(Path(path), "prior file", PriorError, remedy)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return Prior.mixture(f["weights"], f["means"], f["logvars"])
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise PriorError(
-            f"cannot read prior file {path} ({e}); expected an .npz with weights, means and logvars"
-        ) from e
+        return Prior.mixture(arrays["weights"], arrays["means"], arrays["logvars"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise PriorError(f"cannot read prior file {path} ({e}); {remedy}") from e
