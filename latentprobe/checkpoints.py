@@ -319,10 +319,10 @@ def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str 
         model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs)
         load_weights(model, obj, path)
         return model, "state-dict", None
-    found = [reprlib.repr(k) for k in list(obj)[:5]] if isinstance(obj, dict) else []
+    keys = ", ".join(reprlib.repr(k) for k in list(obj)[:5]) if isinstance(obj, dict) else ""
     raise CheckpointError(
-        f"{path} holds no state dict ({', '.join(found) or type(obj).__name__}); expected a "
-        "state dict, {'state_dict': ...} or {'model_state_dict': ...}"
+        f"{path} holds no state dict ({f'keys {keys}' if keys else type(obj).__name__}); "
+        "expected a state dict, {'state_dict': ...} or {'model_state_dict': ...}"
     )
 
 
@@ -445,7 +445,10 @@ def _pythae_classes(folder: Path, config_name: str) -> tuple[type, type]:
         and isinstance(model_cls, type)
         and issubclass(model_cls, pythae_models.BaseAE)
     ):
-        raise CheckpointError(f"{folder}: pythae has no model for config {config_name!r}")
+        raise CheckpointError(
+            f"{folder}: pythae has no model for config {config_name!r}; save the model with "
+            "pythae's model.save, or pass --arch with its class"
+        )
     return config_cls, model_cls
 
 
