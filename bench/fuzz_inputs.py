@@ -81,6 +81,11 @@ def write_h5(folder: Path) -> Path:
     return folder / "seed.h5"
 
 
+def write_labels(folder: Path) -> Path:
+    np.savez(folder / "seed.npz", y=Y, parity=Y % 2)
+    return folder / "seed.npz"
+
+
 def write_prior(folder: Path) -> Path:
     np.savez(folder / "seed.npz", weights=[0.5, 0.5], means=np.eye(2, 4), logvars=np.zeros((2, 4)))
     return folder / "seed.npz"
@@ -107,7 +112,7 @@ TARGETS = {
     "data-npy": Target(write_npy, read_data),
     "data-pt": Target(write_pt, read_data),
     "data-h5": Target(write_h5, read_data),
-    "labels": Target(write_npz, data.read_labels_file),
+    "labels": Target(write_labels, data.read_labels_file),
     "prior": Target(write_prior, data.read_prior_file),
 }
 
@@ -133,6 +138,7 @@ def fuzz(name: str, mutants: int, seed: int, folder: Path) -> Outcome:
     """Read ``mutants`` mutants of target ``name``'s valid file (written in ``folder``)."""
     target = TARGETS[name]
     original = target.write(folder)
+    target.read(original)  # the unmutated file reads, or the target tests nothing
     data, rng, outcome = original.read_bytes(), np.random.default_rng(seed), Outcome()
     mutant_path = original.with_name(f"mutant{''.join(original.suffixes)}")
     for i in range(mutants):
