@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +33,30 @@ def check_output_path(path, *, force: bool = False) -> Path:
     if path.exists() and not force:
         raise OutputError(f"{path} already exists; pass --force to overwrite it")
     return path
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**20:,.1f} MiB"
+
+
+def check_room(path, nbytes: int) -> None:
+    """Refuse, before anything is written, an output of about ``nbytes`` that cannot fit: the
+    folder's free space, or this process's file-size limit (``ulimit -f``). (A write that
+    fails inside HDF5 leaves the library in a state that can crash the process.)"""
+    path = Path(path)
+    need = int(nbytes * 1.05) + 2**20  # metadata and chunk padding
+    free = shutil.disk_usage(path.parent.resolve()).free
+    if need > free:
+        raise OutputError(
+            f"cannot write {path}: it needs about {_size(need)} and {path.parent} has "
+            f"{_size(free)} free; free some space or write elsewhere"
+        )
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and need > limit:
+        raise OutputError(
+            f"cannot write {path}: it needs about {_size(need)}, more than this process's "
+            f"file-size limit ({_size(limit)}, ulimit -f); raise the limit"
+        )
 
 
 def _temporary(path: Path) -> Path:

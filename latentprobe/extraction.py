@@ -286,7 +286,7 @@ def extract_to_file(
         batch_size=batch_size, device=device, num_workers=num_workers, param=param
     )
     job = _Job.of(model, data, options, encode, prior, seed, progress)
-    with store.stats_file_writer(path, force=force) as writer:
+    with store.stats_file_writer(path, force=force, rows=job.source.n) as writer:
         writer.finish(job.prior, job.run(writer, provenance))
     return Path(path)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import h5py
 import numpy as np
 
 from .analyzers.result import field_kinds, nested_type
-from .atomic import atomic_path
+from .atomic import atomic_path, check_room
 from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
 from .hdf5 import damage_as, declared_bytes, refuse_foreign
 from .types import EncoderStats, Prior
@@ -210,9 +209,10 @@ class StatsWriter:
     """Appends posterior batches and labels to an open HDF5 file (plain, uncompressed,
     resizable datasets), then writes the prior and the root attributes."""
 
-    def __init__(self, f: h5py.File):
+    def __init__(self, f: h5py.File, room: tuple | None = None):
         self.file = f
         self.columns: dict[str, _Column] = {}
+        self.room = room  # (output path, rows expected): checked at the first batch
 
     def _append(self, path: str, values: np.ndarray, description: str) -> None:
         if path not in self.columns:
@@ -220,6 +220,10 @@ class StatsWriter:
         self.columns[path].append(values)
 
     def append(self, mu: np.ndarray, logvar: np.ndarray, labels: dict) -> None:
+        if self.room is not None:
+            path, rows = self.room
+            self.room = None
+            check_room(path, rows * (mu[:1].nbytes + logvar[:1].nbytes + 8 * len(labels)))
         self._append(MU, mu, MU_DESCRIPTION)
         self._append(LOGVAR, logvar, LOGVAR_DESCRIPTION)
         for name, y in labels.items():
@@ -425,9 +429,23 @@ def read_verdict(group: h5py.Group, version: int = SCHEMA_VERSION) -> Verdict:
 # --------------------------------------------------------------------------- reports
 
 
+def _nbytes(result) -> int:
+    """Bytes of the arrays a result holds (nested results included)."""
+    total = 0
+    for f in dataclasses.fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, np.ndarray):
+            total += value.nbytes
+        elif isinstance(value, dict):
+            total += sum(_nbytes(v) for v in value.values() if dataclasses.is_dataclass(v))
+    return total
+
+
 def write_report_file(path, stats, results: dict, verdict, provenance, *, force=False, **info):
     """Write a report atomically. ``results`` maps a name to (description, result);
     ``info`` holds the verdict's ``rule`` text."""
+    arrays = [stats.mu, stats.logvar, *stats.labels.values()]
+    check_room(path, sum(a.nbytes for a in arrays) + sum(_nbytes(r) for _, r in results.values()))
     with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
         _write_stats(f, stats, kind=REPORT_FORMAT)
         for name, (description, result) in results.items():
@@ -490,11 +508,12 @@ def _check_result(result, rows: dict) -> None:
 
 
 @contextmanager
-def stats_file_writer(path, *, force: bool = False) -> Iterator[StatsWriter]:
+def stats_file_writer(path, *, force: bool = False, rows: int | None = None):
     """A ``StatsWriter`` on a temporary file that becomes ``path`` when the block completes
-    (and vanishes if it fails)."""
+    (and vanishes if it fails). With ``rows`` (N, when known) the room for the file is
+    checked at the first batch, before anything is written."""
     with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-        yield StatsWriter(f)
+        yield StatsWriter(f, room=None if rows is None else (path, rows))
 
 
 def library_versions() -> dict:

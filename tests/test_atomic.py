@@ -179,3 +179,15 @@ def test_other_os_errors_pass_through(tmp_path):
         with atomic_path(tmp_path / "out.bin"):
             open(tmp_path / "missing-input.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_room_against_free_space(tmp_path, monkeypatch):
+    import shutil
+
+    from latentprobe.atomic import check_room
+
+    check_room(tmp_path / "out.bin", 1000)  # a kilobyte fits
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=10 * 2**20))
+    with pytest.raises(OutputError, match="needs about 106.0 MiB and .* has 10.0 MiB free"):
+        check_room(tmp_path / "out.bin", 100 * 2**20)

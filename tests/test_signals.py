@@ -117,3 +117,31 @@ def test_analyze_stopped_by_sigterm_keeps_the_existing_report(slow_job):
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert (slow_job / "r.h5").read_bytes() == b"previous report"
     assert _temporaries(slow_job) == [] and b"Traceback" not in stderr
+
+
+def _limit_file_size(limit: int):
+    def apply():
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("verb", ["extract", "analyze"])
+def test_an_output_too_large_for_the_file_size_limit_is_refused_first(tmp_path, verb):
+    x = np.random.default_rng(0).normal(size=(20_000, 64)).astype("f4")
+    np.save(tmp_path / "x.npy", x)  # written before the limit applies
+    zoo = Path(__file__).resolve().parent.parent / "fixtures" / "healthy.pt"
+    cli = Path(sys.executable).parent / "latentprobe"
+    args = [str(cli), verb, str(zoo), "--data", "x.npy", "-o", "out.h5", "--quiet"]
+    if verb == "analyze":
+        args += ["--only", "kl_divergence"]  # the (N, D) per-example KL makes the report large
+    done = subprocess.run(
+        args, cwd=tmp_path, capture_output=True, preexec_fn=_limit_file_size(200_000), timeout=120
+    )
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 9, done.stderr  # OutputError
+    assert len(lines) == 1 and "file-size limit" in lines[0] and "out.h5" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
