@@ -21,7 +21,7 @@ from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
 from .errors import DataError, DeviceError, EncoderOutputError, LatentprobeError, OptionsError
 from .options import Options, option
-from .types import EncoderStats, Prior, find_non_finite, find_out_of_range, out_of_range
+from .types import EncoderStats, Prior, bad_value
 from .version import __version__
 
 
@@ -66,18 +66,10 @@ def _check_workers(options: EncodeOptions, source: DataSource) -> None:
         )
 
 
-def _check_finite(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
-    if (found := find_non_finite(mu, logvar)) is not None:
-        name, row, col, value = found
+def _check_values(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
+    if (problem := bad_value(mu, logvar, offset)) is not None:
         raise EncoderOutputError(
-            f"encoder returned non-finite {name} ({value}) for example "
-            f"{offset + row}, unit {col}; check the model and that example's input"
-        )
-    if (found := find_out_of_range(mu, logvar)) is not None:
-        name, row, col, value = found
-        raise EncoderOutputError(
-            f"encoder returned {out_of_range((name, offset + row, col, value))}; "
-            "check the model and that example's input"
+            f"encoder output: {problem}; check the model and that example's input"
         )
 
 
@@ -176,7 +168,7 @@ def run_encoder(
             cores.update()
             mu, logvar = _encode_batch(encoder, x.to(device, non_blocking=True), n_done)
             mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
-            _check_finite(mu, logvar, n_done)
+            _check_values(mu, logvar, n_done)
             sink.append(mu, logvar, labels)
             n_done += len(x)
             bar.update(len(x))

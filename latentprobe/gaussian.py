@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import PosteriorError
-from .types import find_non_finite
+from .types import bad_value, within_limits
 
 LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_BLOCK_BYTES = 64 * 2**20
@@ -38,19 +38,19 @@ def _real_tensor(array, name: str, device=None) -> torch.Tensor:
 
 
 def as_posteriors(mu, logvar=None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """mu (and logvar) as float64 tensors on mu's device, checked at an analyzer's boundary:
-    real, finite, of one shape (N, D) with N, D >= 1; a ``PosteriorError`` otherwise."""
+    """mu (and logvar) as float64 tensors on mu's device, checked at an analyzer's boundary
+    as ``types.validate_posteriors`` checks statistics: real, finite, within ``LIMITS``, of
+    one shape (N, D) with N, D >= 1; a ``PosteriorError`` otherwise."""
     mu = _real_tensor(mu, "mu")
     logvar = None if logvar is None else _real_tensor(logvar, "logvar", mu.device)
-    other = mu if logvar is None else logvar
+    other = torch.zeros_like(mu) if logvar is None else logvar
     if mu.shape != other.shape or mu.ndim != 2 or 0 in mu.shape:
         raise PosteriorError(
             f"expected mu and logvar of the same shape (N, D) with N, D >= 1, got "
             f"{tuple(mu.shape)} and {tuple(other.shape)}"
         )
-    if not (torch.isfinite(mu).all() and torch.isfinite(other).all()):
-        name, row, col, value = find_non_finite(mu.cpu(), other.cpu())
-        raise PosteriorError(f"{name} is not finite at example {row}, unit {col}: {value}")
+    if not within_limits(mu, other):
+        raise PosteriorError(bad_value(mu.cpu().numpy(), other.cpu().numpy()))
     return mu, logvar
 
 

@@ -155,11 +155,8 @@ def validate_posteriors(mu, logvar) -> None:
             raise PosteriorError(
                 f"{name} must hold real numbers, got dtype {np.asarray(arr).dtype}"
             )
-    if (found := find_non_finite(mu, logvar)) is not None:
-        name, row, col, value = found
-        raise PosteriorError(f"{name} is not finite at example {row}, unit {col}: {value}")
-    if (found := find_out_of_range(mu, logvar)) is not None:
-        raise PosteriorError(f"{out_of_range(found)}; check the encoder")
+    if (problem := bad_value(mu, logvar)) is not None:
+        raise PosteriorError(f"{problem}; check the encoder")
 
 
 #: The largest |mu| and |logvar| the analyses compute with: beyond them mu^2 or
@@ -189,10 +186,24 @@ def find_out_of_range(mu, logvar) -> tuple[str, int, int, float] | None:
     return _first(mu, logvar, lambda name, arr: np.abs(arr) > np.float64(LIMITS[name]))
 
 
-def out_of_range(found: tuple[str, int, int, float]) -> str:
-    """What ``find_out_of_range`` found, in words."""
-    name, row, col, value = found
-    return (
-        f"{name} = {value:.3g} at example {row}, unit {col} is beyond +-{LIMITS[name]:g}, "
-        "where float64 arithmetic overflows"
+def within_limits(mu, logvar) -> bool:
+    """Whether every value is finite and within ``LIMITS``, for float64 arrays or tensors on
+    any device (the comparison runs where the data is; NaN and infinity fail it)."""
+    return all(
+        bool((abs(arr) <= LIMITS[name]).all()) for name, arr in (("mu", mu), ("logvar", logvar))
     )
+
+
+def bad_value(mu, logvar, offset: int = 0) -> str | None:
+    """The first value that is not finite, then the first beyond ``LIMITS``, in words (rows
+    counted from ``offset``); None when there is none."""
+    if (found := find_non_finite(mu, logvar)) is not None:
+        name, row, col, value = found
+        return f"{name} is not finite at example {offset + row}, unit {col}: {value}"
+    if (found := find_out_of_range(mu, logvar)) is not None:
+        name, row, col, value = found
+        return (
+            f"{name} = {value:.3g} at example {offset + row}, unit {col} is beyond "
+            f"+-{LIMITS[name]:g}, where float64 arithmetic overflows"
+        )
+    return None

@@ -101,6 +101,12 @@ def test_samples_have_the_posterior_moments():
         (np.zeros((3, 2), complex), np.zeros((3, 2)), "real numbers"),
         (np.array([[0.0, 1.0], [np.inf, 0.0]]), np.zeros((2, 2)), "mu is not finite at example 1"),
         (np.zeros((2, 2)), np.array([[0.0, np.nan], [0.0, 0.0]]), "logvar is not finite at"),
+        (
+            np.array([[0.0, 1e200], [0.0, 0.0]]),
+            np.zeros((2, 2)),
+            "mu = 1e.200 at example 0, unit 1 is",
+        ),
+        (np.zeros((2, 2)), np.full((2, 2), 800.0), "logvar = 800 at example 0, unit 0 is beyond"),
     ],
 )
 def test_every_analyzer_checks_its_posteriors(mu, logvar, message):
