@@ -260,16 +260,16 @@ def write_root_attrs(f: h5py.File, provenance: dict, kind: str) -> None:
         f.attrs[f"provenance.{key}"] = value
 
 
-def _write_stats(f: h5py.File, stats: EncoderStats, kind: str = STATS_FORMAT) -> None:
-    writer = StatsWriter(f)
+def _write_stats(writer: StatsWriter, stats: EncoderStats, kind: str = STATS_FORMAT) -> None:
     writer.append(stats.mu, stats.logvar, stats.labels)
     writer.finish(stats.prior, stats.provenance, kind)
 
 
 def write_stats(stats: EncoderStats, path, *, force: bool = False) -> Path:
-    """Write a stats file atomically; refuses to overwrite unless ``force``."""
-    with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-        _write_stats(f, stats)
+    """Write a stats file atomically; refuses to overwrite unless ``force``, and refuses
+    before writing when it cannot fit."""
+    with stats_file_writer(path, force=force, rows=stats.n_examples) as writer:
+        _write_stats(writer, stats)
     return Path(path)
 
 
@@ -447,7 +447,7 @@ def write_report_file(path, stats, results: dict, verdict, provenance, *, force=
     arrays = [stats.mu, stats.logvar, *stats.labels.values()]
     check_room(path, sum(a.nbytes for a in arrays) + sum(_nbytes(r) for _, r in results.values()))
     with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-        _write_stats(f, stats, kind=REPORT_FORMAT)
+        _write_stats(StatsWriter(f), stats, kind=REPORT_FORMAT)
         for name, (description, result) in results.items():
             group = f.create_group(f"{ANALYSES}/{name}")
             group.attrs["description"] = description
