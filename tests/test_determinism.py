@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import time
@@ -79,3 +80,22 @@ def test_another_seed_changes_the_draws_not_the_verdict(tmp_path):
     assert abs(mi_a["nats"] - mi_b["nats"]) < 4 * np.hypot(mi_a["stderr"], mi_b["stderr"])
     assert first["verdict"] == other["verdict"]
     assert [u["status"] for u in first["per_unit"]] == [u["status"] for u in other["per_unit"]]
+
+
+CLUSTER_FITS = """
+from sklearn.datasets import load_digits
+from latentprobe.analyzers.probes.information import cluster
+x = load_digits().data
+print(len({cluster(x, 100, seed=7).cluster_centers_.tobytes() for _ in range(12)}))
+"""
+
+
+def test_the_control_task_clusters_are_the_same_with_many_openmp_threads():
+    """scikit-learn's k-means adds its threads' partial sums in the order they finish: with
+    OMP_NUM_THREADS=8 its centres on the digits changed in each of 12 fits (a machine with
+    more cores, or a user's setting); the control task's labels followed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "8"}
+    done = subprocess.run(
+        [sys.executable, "-c", CLUSTER_FITS], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "1"

@@ -51,17 +51,24 @@ def bound_figures(y: np.ndarray, main: CVScore) -> dict:
     )
 
 
+def cluster(x: np.ndarray, clusters: int, seed: int):
+    """k-means of the standardised x (N, F), fitted on one OpenMP thread: scikit-learn's
+    Lloyd step adds the threads' partial sums in the order the threads finish, so with three
+    or more threads the centres (and then borderline assignments) change from run to run."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return KMeans(clusters, n_init=1, random_state=seed).fit(StandardScaler().fit_transform(x))
+
+
 def control_labels(x: np.ndarray, y: np.ndarray, rng, seed: int) -> np.ndarray:
     """Hewitt & Liang's control task for VAEs: each k-means cluster of x (N, F) gets one
     label drawn from y's distribution, so a probe solves it only if z tells which x it came
     from. Shape (N,)."""
-    from sklearn.cluster import KMeans
-    from sklearn.preprocessing import StandardScaler
-
     clusters = min(CONTROL_CLUSTERS, max(2, len(x) // 10))
-    assignment = KMeans(clusters, n_init=1, random_state=seed).fit_predict(
-        StandardScaler().fit_transform(x)
-    )
+    assignment = cluster(x, clusters, seed).labels_
     cluster_label = rng.choice(y, size=clusters)
     return cluster_label[assignment]
 
