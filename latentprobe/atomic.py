@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import OutputError
+from .memory import size_text
 
 #: errno values that mean the output could not be written (not that an input is bad).
 WRITE_FAILURES = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
@@ -35,10 +36,6 @@ def check_output_path(path, *, force: bool = False) -> Path:
     return path
 
 
-def _size(nbytes: float) -> str:
-    return f"{nbytes / 2**20:,.1f} MiB"
-
-
 def check_room(path, nbytes: int) -> None:
     """Refuse, before anything is written, an output of about ``nbytes`` that cannot fit: the
     folder's free space, or this process's file-size limit (``ulimit -f``). (A write that
@@ -48,14 +45,14 @@ def check_room(path, nbytes: int) -> None:
     free = shutil.disk_usage(path.parent.resolve()).free
     if need > free:
         raise OutputError(
-            f"cannot write {path}: it needs about {_size(need)} and {path.parent} has "
-            f"{_size(free)} free; free some space or write elsewhere"
+            f"cannot write {path}: it needs about {size_text(need)} and {path.parent} has "
+            f"{size_text(free)} free; free some space or write elsewhere"
         )
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and need > limit:
         raise OutputError(
-            f"cannot write {path}: it needs about {_size(need)}, more than this process's "
-            f"file-size limit ({_size(limit)}, ulimit -f); raise the limit"
+            f"cannot write {path}: it needs about {size_text(need)}, more than this process's "
+            f"file-size limit ({size_text(limit)}, ulimit -f); raise the limit"
         )
 
 

@@ -21,6 +21,7 @@ import importlib
 import math
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from .errors import DataError, PriorError
+from .memory import in_memory_bytes, refuse_unless_fits
 from .types import Prior
 
 X_KEYS = ("x", "X", "data")
@@ -175,14 +177,18 @@ def _pick(mapping, keys: tuple[str, ...], wanted: str | None, what: str, path: P
     return None
 
 
-def _label_dict(mapping, labels_keys, path: Path) -> dict[str, np.ndarray]:
+def _label_keys(mapping, labels_keys, path: Path) -> list[str]:
+    """The keys of the label arrays: those asked for, else the usual names present."""
     if labels_keys:
         missing = [k for k in labels_keys if k not in mapping]
         if missing:
             raise DataError(f"{path}: no labels named {missing}; found {sorted(mapping)}")
-        names = labels_keys
-    else:
-        names = [k for k in LABEL_KEYS if k in mapping]
+        return list(labels_keys)
+    return [k for k in LABEL_KEYS if k in mapping]
+
+
+def _label_dict(mapping, labels_keys, path: Path) -> dict[str, np.ndarray]:
+    names = _label_keys(mapping, labels_keys, path)
     return {
         label_set_name(k): encode_labels(
             mapping[k][()] if hasattr(mapping[k], "shape") else mapping[k], k
@@ -211,9 +217,48 @@ def _from_mapping(mapping, x_key, labels_keys, path: Path, what: str) -> DataSou
     )
 
 
+def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """In-memory bytes of one .npy member of an .npz, from its header; a member whose header
+    and size in the archive disagree is damaged (numpy would allocate what the header says)."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(member)
+        header = member.tell()
+    values = math.prod(shape)
+    if dtype.hasobject or header + values * dtype.itemsize != info.file_size:
+        raise ValueError(
+            f"member {info.filename} declares shape {shape} of {dtype} but holds "
+            f"{info.file_size:,} bytes"
+        )
+    return in_memory_bytes(values, dtype.itemsize)
+
+
+def declared_bytes(path: Path) -> int:
+    """In-memory bytes of the arrays of an .npz or .npy, from their headers (nothing else is
+    read, so a small archive that inflates to terabytes is caught before it inflates)."""
+    with open(path, "rb") as f:
+        zipped = f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")  # what np.load takes as .npz
+    if not zipped:
+        shape, _, dtype, _ = _npy_header(path)
+        return in_memory_bytes(math.prod(shape), dtype.itemsize)
+    with zipfile.ZipFile(path) as archive:
+        return sum(_member_bytes(archive, info) for info in archive.infolist())
+
+
 def load_arrays(path: Path, what: str, error: type[Exception], remedy: str) -> dict:
     """The arrays of an .npz by name (of an .npy, under the file's stem), read whole and
-    without pickle; damaged bytes raise ``error`` naming ``what``, ``path`` and ``remedy``."""
+    without pickle, once their declared size is known to fit in memory; damaged bytes raise
+    ``error`` naming ``what``, ``path`` and ``remedy``."""
+    try:
+        needed = declared_bytes(path)
+    except Exception as e:  # noqa: BLE001 - zipfile and numpy raise anything on damaged bytes
+        raise error(f"cannot read {what} {path} ({first_line(e)}); {remedy}") from e
+    refuse_unless_fits(needed, path, what, error, remedy)
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
@@ -303,7 +348,7 @@ def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
 def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
     import h5py
 
-    from .hdf5 import damage_as, refuse_foreign
+    from .hdf5 import damage_as, refuse_foreign, unwritten
 
     remedy = "pass a valid HDF5 file"
     try:
@@ -315,7 +360,13 @@ def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
         key = inner or _pick(f, X_KEYS, x_key, "dataset", path)
         if key is None or key not in f or not isinstance(f[key], h5py.Dataset):
             raise DataError(f"{path}: no dataset {key or 'x/X/data'}; use {path}:/path/to/x")
+        if unwritten(f[key]):
+            raise DataError(
+                f"{path}:{key} declares shape {f[key].shape} but parts of it were never "
+                "written (HDF5 would read them as fill values); pass a complete file"
+            )
         shape, dtype = f[key].shape, f[key].dtype
+        _refuse_big_labels(f, _label_keys(f, labels_keys, path), path)
         labels = _label_dict(f, labels_keys, path)
     _check_x(np.empty((shape[0] if shape else 0, 1), dtype), f"{path}:{key}")
     _check_labels(labels, shape[0], str(path))
@@ -326,6 +377,13 @@ def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
             yield from _array_batches(read, shape[0], labels)(batch_size)
 
     return DataSource(f"{path}:{key}", shape[0], iter_batches, tuple(labels), (path,))
+
+
+def _refuse_big_labels(f, keys: list[str], path: Path) -> None:
+    """Label arrays are read whole: refuse them before reading when they would not fit."""
+    sizes = [(f[k].size or 0, f[k].dtype.itemsize) for k in keys if hasattr(f[k], "dtype")]
+    needed = sum(in_memory_bytes(n, itemsize) for n, itemsize in sizes)
+    refuse_unless_fits(needed, path, "labels", DataError, "pass labels that fit in memory")
 
 
 def _load_sklearn_digits() -> DataSource:

@@ -13,10 +13,13 @@ before reading.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import h5py
+
+from .memory import in_memory_bytes
 
 #: What h5py raises on damaged bytes: RuntimeError and OSError from the library, KeyError for
 #: a missing member, SystemError from its bindings after a failed link visit.
@@ -74,7 +77,18 @@ def declared_bytes(f: h5py.File) -> int:
         if isinstance(link, (h5py.HardLink, h5py.SoftLink)):
             dataset = f.get(name)
             if isinstance(dataset, h5py.Dataset):
-                total += (dataset.size or 0) * max(8, dataset.dtype.itemsize)
+                total += in_memory_bytes(dataset.size or 0, dataset.dtype.itemsize)
 
     f.visititems_links(visit)
     return total
+
+
+def unwritten(dataset: h5py.Dataset) -> bool:
+    """Whether parts of ``dataset`` were never written: HDF5 reads them as fill values, so a
+    file of a few bytes can declare terabytes of zeros."""
+    if dataset.size == 0 or dataset.id.get_storage_size() == 0:
+        return bool(dataset.size)
+    if dataset.chunks is None:
+        return False  # contiguous or compact storage is allocated whole
+    per_axis = (-(-n // c) for n, c in zip(dataset.shape, dataset.chunks, strict=True))
+    return dataset.id.get_num_chunks() < math.prod(per_axis)

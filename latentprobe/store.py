@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from . import memory
 from .analyzers.result import field_kinds, nested_type
 from .atomic import atomic_path, check_room
 from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
@@ -40,8 +40,6 @@ ANALYSES, VERDICT = "analyses", "verdict"
 CHUNK_BYTES = 2**20
 #: Result fields renamed since schema 1: new name -> name in schema-1 files.
 RENAMED_SINCE_1 = {"draws_per_example": "samples_per_example"}
-#: A file is read only if its arrays, as float64, fit in this fraction of physical memory.
-MEMORY_FRACTION = 0.25
 #: Deepest nesting of a JSON attribute (provenance, verdict): latentprobe writes about 4.
 MAX_JSON_DEPTH = 32
 
@@ -113,27 +111,10 @@ def _attr(f: h5py.File, name: str, path):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def physical_memory() -> int | None:
-    """Bytes of physical memory of this machine (None where the system does not say)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:,.1f} GiB"
-
-
 def refuse_oversized(f: h5py.File, path) -> None:
     """Refuse a file whose declared arrays would not fit in memory, before reading them."""
-    needed, memory = declared_bytes(f), physical_memory()
-    if memory is not None and needed > MEMORY_FRACTION * memory:
-        raise StatsFileError(
-            f"{path} declares {_gib(needed)} of arrays, more than {MEMORY_FRACTION:.0%} of "
-            f"this machine's {_gib(memory)} of memory (a damaged file, or one for a bigger "
-            "machine); re-extract it, or analyse it where it fits"
-        )
+    remedy = "re-extract it, or analyse it where it fits"
+    memory.refuse_unless_fits(declared_bytes(f), path, "arrays", StatsFileError, remedy)
 
 
 def _nesting(value) -> int:

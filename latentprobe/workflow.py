@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, registry, store
+from . import checkpoints, data, memory, registry, store
 from .checkpoints import LoadedModel
 from .data import DataSource
 from .errors import ArchitectureError, CheckpointError, DataError, OptionsError
@@ -149,8 +149,15 @@ def is_hdf5(path) -> bool:
 
 
 def collect_inputs(source: DataSource, n_examples: int) -> np.ndarray:
-    """All inputs x as one (N, features) array, checked against the statistics' N."""
-    rows = [x.reshape(len(x), -1).numpy() for x, _ in source.iter_batches(4096, 0)]
+    """All inputs x as one (N, features) array, checked against the statistics' N and,
+    from the first batch, against memory."""
+    rows, seen = [], 0
+    remedy = "skip the analyses that use them (--skip probes) or pass fewer examples"
+    for x, _ in source.iter_batches(4096, 0):
+        seen += len(x)
+        needed = memory.in_memory_bytes(max(source.n or 0, seen) * x[0].numel(), x.element_size())
+        memory.refuse_unless_fits(needed, source.description, "inputs x", DataError, remedy)
+        rows.append(x.reshape(len(x), -1).numpy())
     x = np.concatenate(rows)
     if len(x) != n_examples:
         raise DataError(

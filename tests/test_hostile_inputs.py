@@ -13,6 +13,7 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from click.testing import CliRunner
 from latentprobe.cli.main import main
 
 import latentprobe
-from latentprobe import store
+from latentprobe import memory, store
 from latentprobe.zoo import MLPVAE, zoo_checkpoint
 
 OUT = "out.h5"
@@ -90,7 +91,7 @@ def group_for_labels(f: h5py.File) -> None:
 
 
 def small_memory(monkeypatch) -> None:
-    monkeypatch.setattr(store, "physical_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(memory, "physical_memory", lambda: 16 * 2**30)
 
 
 STATS_CASES = [
@@ -285,6 +286,66 @@ def multi_disk_zip() -> bytes:
     return bytes(data)
 
 
+def tiny_memory(monkeypatch) -> None:
+    """4 MiB of memory: 1 MiB may be read whole, so a 5 MB array is a bomb."""
+    monkeypatch.setattr(memory, "physical_memory", lambda: 4 * 2**20)
+
+
+def npz_bomb(name: str) -> str:
+    """An .npz of 5 MB of zeros in about 5 KB."""
+    np.savez_compressed(name, x=np.zeros((20_000, 64), np.float32), y=np.zeros(20_000))
+    return name
+
+
+def npz_lying_header(name: str) -> str:
+    """An .npz whose member header declares (2^40, 64) floats; the member holds 64 bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (2**40, 64)}
+    )
+    with zipfile.ZipFile(name, "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * 64)
+    return name
+
+
+def bomb_data(maker):
+    def build(monkeypatch):
+        tiny_memory(monkeypatch)
+        return ["extract", save_zoo(), "--data", maker("bomb.npz"), "-o", OUT]
+
+    return build
+
+
+def bomb_side_file(option: str):
+    def build(monkeypatch):
+        tiny_memory(monkeypatch)
+        return ["analyze", good_stats("s.h5"), option, npz_bomb("bomb.npz"), "-o", OUT]
+
+    return build
+
+
+def h5_data(x_shape: tuple, y_shape: tuple = (30,), write_x: bool = True):
+    """An HDF5 --data file: x declared with ``x_shape`` (written only when asked), labels y
+    declared with ``y_shape`` and never written."""
+
+    def build(monkeypatch):
+        with h5py.File("data.h5", "w") as f:
+            x = f.create_dataset("x", x_shape, "f4", chunks=(30, 64))
+            if write_x:
+                x[...] = np.random.default_rng(0).random(x_shape)
+            f.create_dataset("y", y_shape, "i8", chunks=(min(y_shape[0], 1024),))
+        return ["extract", save_zoo(), "--data", "data.h5", "-o", OUT]
+
+    return build
+
+
+def big_inputs(monkeypatch):
+    """The analyses' inputs x (2,000 x 128 floats: 2 MB as float64) beyond 1 MiB."""
+    tiny_memory(monkeypatch)
+    np.save("x.npy", np.zeros((2_000, 128), np.float32))
+    return ["analyze", good_stats("s.h5", n=2_000), "--data", "x.npy", "-o", OUT]
+
+
 # (id, builder(monkeypatch) -> argv, exit code, the name the error line gives, fragment)
 CASES = [
     *[
@@ -334,6 +395,19 @@ CASES = [
     ("pickle-protocol-4", raw_bytes("model.pt", STACK_GLOBAL_PAYLOAD), 3, "model.pt", "opcode"),
     ("zip-damaged", raw_bytes("model.pt", multi_disk_zip()), 4, "model.pt", "damaged zip"),
     ("pythae-list", pythae_case(PYTHAE_CONFIG, [1, 2]), 4, "model.pt", "model.pt"),
+    (
+        "npz-bomb-data",
+        bomb_data(npz_bomb),
+        7,
+        "bomb.npz",
+        "memory",
+    ),
+    ("npz-lying-header", bomb_data(npz_lying_header), 7, "bomb.npz", "holds 192 bytes"),
+    ("npz-bomb-labels", bomb_side_file("--labels"), 7, "bomb.npz", "memory"),
+    ("npz-bomb-prior", bomb_side_file("--prior-file"), 11, "bomb.npz", "memory"),
+    ("h5-data-unwritten", h5_data((2**40, 64), write_x=False), 7, "data.h5", "never written"),
+    ("h5-labels-huge", h5_data((30, 64), (2**40,)), 7, "data.h5", "memory"),
+    ("inputs-x-too-big", big_inputs, 7, "x.npy", "inputs x"),
     (
         "pythae-payload",
         pythae_case({**PYTHAE_CONFIG, "name": "evilmod:payload"}, {}),
