@@ -474,18 +474,25 @@ def _check_report(stats: EncoderStats, results: dict, verdict: Verdict) -> None:
 
 
 def _check_result(result, rows: dict) -> None:
-    """Raise ValueError unless every array field holds numbers, one row per unit or per
-    example where its ``per`` says so (nested results too)."""
+    """Raise ValueError unless every array field holds numbers, one value per unit or one
+    row per example where its ``per`` says so, and the result's own ``check`` passes (nested
+    results too)."""
     for f in dataclasses.fields(result):
         value, kind = getattr(result, f.name), field_kinds(type(result))[f.name]
         if kind == "results":
             for inner in value.values():
                 _check_result(inner, rows)
-        elif kind == "array" and (
-            value.dtype.kind not in "biuf"
-            or (f.metadata["per"] in rows and value.shape[:1] != (rows[f.metadata["per"]],))
-        ):
+        elif kind == "array" and not _fits(value, f.metadata["per"], rows):
             raise ValueError(f"{f.name} has shape {value.shape} and type {value.dtype}")
+    result.check()
+
+
+def _fits(value: np.ndarray, per: str, rows: dict) -> bool:
+    if value.dtype.kind not in "biuf":
+        return False
+    if per == "unit":
+        return value.shape == (rows["unit"],)
+    return per != "example" or value.shape[:1] == (rows["example"],)
 
 
 @contextmanager

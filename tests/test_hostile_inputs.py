@@ -539,3 +539,44 @@ def test_mutated_files_are_read_or_refused_with_a_latentprobe_error(target, tmp_
     outcome = FUZZ.fuzz(target, 200, seed=2024, folder=tmp_path)
     assert outcome.crashes == []
     assert outcome.read + outcome.refused == 200
+
+
+# ----------------------------------------------------------------------------- reports
+
+KL = "analyses/kl_divergence/"
+INCONSISTENT_REPORTS = [
+    ("counts-columns", KL + "histogram_counts", np.ones((3, 5), np.int64), "histogram"),
+    ("counts-1d", KL + "histogram_counts", np.ones(3, np.int64), "histogram"),
+    ("counts-negative", KL + "histogram_counts", None, "histogram"),
+    ("edges-short", KL + "histogram_edges", np.arange(3.0), "histogram"),
+    ("edges-nan", KL + "histogram_edges", None, "edges"),
+    ("edges-decreasing", KL + "histogram_edges", None, "edges"),
+    ("edges-2d", KL + "histogram_edges", np.ones((30, 2)), "edges"),
+    ("per-unit-2d", "analyses/mutual_information/per_unit_mi", np.ones((3, 2)), "per_unit_mi"),
+    ("per-example-1d", KL + "per_example", np.ones(20), "per-example"),
+]
+
+
+def _inconsistent(key: str, path: str, value, f: h5py.File):
+    if value is None:
+        value = f[path][()]
+        if key == "counts-negative":
+            value = -value
+        elif key == "edges-nan":
+            value[0] = np.nan
+        else:
+            value = value[::-1]
+    replace(f, path, value)
+
+
+@pytest.mark.parametrize(
+    "key, path, value, fragment", INCONSISTENT_REPORTS, ids=[c[0] for c in INCONSISTENT_REPORTS]
+)
+def test_a_report_whose_arrays_disagree_is_refused_on_reading(key, path, value, fragment):
+    """Each array alone has the right type and rows, but they do not fit each other: the
+    summary and the plots raised numpy and matplotlib errors from the Python API."""
+    assert invoke(["analyze", good_stats("s.h5"), "--skip", "probes", "-o", OUT]).exit_code == 0
+    with h5py.File(OUT, "a") as f:
+        _inconsistent(key, path, value, f)
+    with pytest.raises(latentprobe.errors.StatsFileError, match=f"{OUT}.*{fragment}"):
+        latentprobe.Report.read(OUT)

@@ -61,6 +61,15 @@ class KLDivergenceResult(Result):
     histogram_counts: np.ndarray = quantity("examples per bin, one row per unit")
     exact: bool = quantity("closed form (Gaussian prior) rather than Monte Carlo")
 
+    def check(self) -> None:
+        units, edges, counts = len(self.per_unit_rate), self.histogram_edges, self.histogram_counts
+        if edges.ndim != 1 or len(edges) < 2 or not np.all(np.diff(edges) > 0):
+            raise ValueError("the KL histogram's edges do not increase")
+        if counts.shape != (units, len(edges) - 1) or (counts < 0).any():
+            raise ValueError(f"the KL histogram's counts do not fit {units} units and its edges")
+        if self.per_example.ndim != 2 or self.per_example.shape[1] != units:
+            raise ValueError(f"the per-example KL does not have {units} columns")
+
 
 def histogram_edges(largest: float) -> np.ndarray:
     """[0, 1e-6, 10^-5.75, ..., 10^k] with 10^k >= largest: collapsed units pile into the

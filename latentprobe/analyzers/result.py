@@ -32,8 +32,12 @@ def quantity(description: str, units: str = "", *, per: str = "model", **kwargs)
 
 
 class Result:
-    """Base class of the frozen analysis results (a marker: the behaviour lives in
-    ``store`` and the outputs, which walk ``dataclasses.fields``)."""
+    """Base class of the frozen analysis results (the behaviour lives in ``store`` and the
+    outputs, which walk ``dataclasses.fields``)."""
+
+    def check(self) -> None:
+        """Raise ValueError when fields disagree with each other (a result read from a file:
+        the reader has already checked each array's type and its rows per unit or example)."""
 
 
 def _kind(hint) -> str:
