@@ -4,7 +4,6 @@ statistics."""
 from __future__ import annotations
 
 import platform
-import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from . import store
+from . import progress, store
 from .adapters import PARAMETRISATIONS, make_encoder
 from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
@@ -109,9 +107,7 @@ class _MemorySink:
 
 
 def _progress(source: DataSource, shown: bool):
-    return tqdm(
-        total=source.n, unit="ex", disable=not shown, file=sys.stderr, desc="encoding", leave=False
-    )
+    return progress.bar(source.n, "encoding", unit="ex", enabled=shown)
 
 
 class _SharedCores:

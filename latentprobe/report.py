@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import store, verdict
+from . import progress, store, verdict
 from .errors import OptionsError
 from .registry import ANALYSES, AnalysisInputs, select
 from .types import EncoderStats
@@ -106,7 +106,12 @@ def analyze(
     inputs = AnalysisInputs(stats, x)
     names = select(only, skip, available=inputs.available())
     chosen = _options(options, names)
-    results = {n: ANALYSES[n].run(inputs, chosen[n], seed) for n in names}
+    results = {}
+    with progress.bar(len(names), "analysing", unit="analysis") as bar:
+        for name in names:
+            bar.set_postfix_str(name)
+            results[name] = ANALYSES[name].run(inputs, chosen[name], seed)
+            bar.update()
     thresholds = thresholds or Thresholds()
     if not isinstance(thresholds, Thresholds):
         raise OptionsError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")

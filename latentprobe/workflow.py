@@ -20,6 +20,7 @@ from .data import DataSource
 from .errors import ArchitectureError, CheckpointError, DataError, OptionsError
 from .extraction import DEFAULTS as ENCODE_DEFAULTS
 from .extraction import EncodeOptions, extract, extract_to_file
+from .progress import shown
 from .report import Report, analyze
 from .types import EncoderStats, Prior
 from .verdict import Thresholds
@@ -225,6 +226,7 @@ def analyze_source(
     x = None
     if data_source is not None and _inputs_used(stats, only, skip):
         x = collect_inputs(data_source, stats.n_examples)
-    return analyze(
-        stats, only=only, skip=skip, options=options, thresholds=thresholds, seed=seed, x=x
-    )
+    with shown(progress):
+        return analyze(
+            stats, only=only, skip=skip, options=options, thresholds=thresholds, seed=seed, x=x
+        )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...progress import steps
 from .discriminants import (
     TIE,
     lda_accuracy,
@@ -175,7 +176,8 @@ def unit_p_values(z, y, rng, *, task, k, draws, permutations, count=None) -> np.
     observed = explained(y)
     count = count or unit_permutations(permutations, z.shape[1])
     warn_if_long(count, len(y), z.shape[1], k)
+    seconds = permutation_seconds(count, len(y), z.shape[1], k)
     exceed = np.zeros(z.shape[1])
-    for _ in range(count):
+    for _ in steps(range(count), count, "per-unit permutations", seconds):
         exceed += explained(rng.permutation(y)) >= observed - TIE
     return (exceed + 1) / (count + 1)
