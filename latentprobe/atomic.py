@@ -36,12 +36,33 @@ def check_output_path(path, *, force: bool = False) -> Path:
     return path
 
 
+def _needed(nbytes: int) -> int:
+    return int(nbytes * 1.05) + 2**20  # metadata and chunk padding
+
+
+def reserve(temp: Path, path: Path, nbytes: int) -> None:
+    """Check the room for an output ``path`` of about ``nbytes``, then allocate it to its
+    temporary file ``temp``: space that another process takes while HDF5 writes can no
+    longer make a write fail halfway (which crashed HDF5). The writer must open ``temp``
+    afterwards; HDF5 trims the file to its contents when it closes it. Where the file system
+    cannot allocate ahead, only the check is made."""
+    check_room(path, nbytes)
+    fd = os.open(temp, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, _needed(nbytes))
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
 def check_room(path, nbytes: int) -> None:
     """Refuse, before anything is written, an output of about ``nbytes`` that cannot fit: the
     folder's free space, or this process's file-size limit (``ulimit -f``). (A write that
     fails inside HDF5 leaves the library in a state that can crash the process.)"""
     path = Path(path)
-    need = int(nbytes * 1.05) + 2**20  # metadata and chunk padding
+    need = _needed(nbytes)
     free = shutil.disk_usage(path.parent.resolve()).free
     if need > free:
         raise OutputError(

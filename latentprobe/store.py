@@ -26,7 +26,7 @@ import numpy as np
 
 from . import memory
 from .analyzers.result import field_kinds, nested_type
-from .atomic import atomic_path, check_room
+from .atomic import atomic_path, reserve
 from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
 from .hdf5 import damage_as, declared_bytes, refuse_foreign
 from .types import EncoderStats, Prior
@@ -186,14 +186,26 @@ class _Column:
         self.pending, self.waiting = [], 0
 
 
-class StatsWriter:
-    """Appends posterior batches and labels to an open HDF5 file (plain, uncompressed,
-    resizable datasets), then writes the prior and the root attributes."""
+def reserved_file(temp: Path, path: Path, nbytes: int) -> h5py.File:
+    """The temporary HDF5 file ``temp`` for the output ``path``, open for writing with room
+    for about ``nbytes`` checked and allocated ahead (``atomic.reserve``)."""
+    h5py.File(temp, "w").close()
+    reserve(temp, path, nbytes)
+    return h5py.File(temp, "r+")
 
-    def __init__(self, f: h5py.File, room: tuple | None = None):
-        self.file = f
+
+class StatsWriter:
+    """Appends posterior batches and labels to an HDF5 file (plain, uncompressed, resizable
+    datasets), then writes the prior and the root attributes. The file is an open one, or
+    made by ``create(nbytes)`` at the first batch, once the rows' size is known."""
+
+    def __init__(self, f: h5py.File | None = None, *, create=None, rows: int | None = None):
+        self.file, self.create, self.rows = f, create, rows
         self.columns: dict[str, _Column] = {}
-        self.room = room  # (output path, rows expected): checked at the first batch
+
+    def _open(self, row_bytes: int) -> None:
+        if self.file is None:
+            self.file = self.create((self.rows or 0) * row_bytes)
 
     def _append(self, path: str, values: np.ndarray, description: str) -> None:
         if path not in self.columns:
@@ -201,10 +213,7 @@ class StatsWriter:
         self.columns[path].append(values)
 
     def append(self, mu: np.ndarray, logvar: np.ndarray, labels: dict) -> None:
-        if self.room is not None:
-            path, rows = self.room
-            self.room = None
-            check_room(path, rows * (mu[:1].nbytes + logvar[:1].nbytes + 8 * len(labels)))
+        self._open(mu[:1].nbytes + logvar[:1].nbytes + 8 * len(labels))
         self._append(MU, mu, MU_DESCRIPTION)
         self._append(LOGVAR, logvar, LOGVAR_DESCRIPTION)
         for name, y in labels.items():
@@ -217,6 +226,7 @@ class StatsWriter:
         return self.columns[MU].ds.shape[1]
 
     def finish(self, prior: Prior, provenance: dict, kind: str = STATS_FORMAT) -> None:
+        self._open(0)
         for column in self.columns.values():
             column.flush()
         write_prior(self.file.require_group(PRIOR), prior)
@@ -426,8 +436,8 @@ def write_report_file(path, stats, results: dict, verdict, provenance, *, force=
     """Write a report atomically. ``results`` maps a name to (description, result);
     ``info`` holds the verdict's ``rule`` text."""
     arrays = [stats.mu, stats.logvar, *stats.labels.values()]
-    check_room(path, sum(a.nbytes for a in arrays) + sum(_nbytes(r) for _, r in results.values()))
-    with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
+    nbytes = sum(a.nbytes for a in arrays) + sum(_nbytes(r) for _, r in results.values())
+    with atomic_path(path, force=force) as temp, reserved_file(temp, Path(path), nbytes) as f:
         _write_stats(StatsWriter(f), stats, kind=REPORT_FORMAT)
         for name, (description, result) in results.items():
             group = f.create_group(f"{ANALYSES}/{name}")
@@ -499,9 +509,16 @@ def _fits(value: np.ndarray, per: str, rows: dict) -> bool:
 def stats_file_writer(path, *, force: bool = False, rows: int | None = None):
     """A ``StatsWriter`` on a temporary file that becomes ``path`` when the block completes
     (and vanishes if it fails). With ``rows`` (N, when known) the room for the file is
-    checked at the first batch, before anything is written."""
-    with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
-        yield StatsWriter(f, room=None if rows is None else (path, rows))
+    checked and allocated at the first batch, before anything is written."""
+    with atomic_path(path, force=force) as temp:
+        writer = StatsWriter(
+            create=lambda nbytes: reserved_file(temp, Path(path), nbytes), rows=rows
+        )
+        try:
+            yield writer
+        finally:
+            if writer.file is not None:
+                writer.file.close()
 
 
 def library_versions() -> dict:

@@ -191,3 +191,73 @@ def test_check_room_against_free_space(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=10 * 2**20))
     with pytest.raises(OutputError, match="needs about 106.0 MiB and .* has 10.0 MiB free"):
         check_room(tmp_path / "out.bin", 100 * 2**20)
+
+
+# ------------------------------------------------------------ a file system filling up
+
+FILL_AFTER_RESERVING = """
+import os, sys
+import numpy as np
+import latentprobe
+from latentprobe import atomic, store
+
+folder, what = sys.argv[1], sys.argv[2]
+
+
+def reserve_then_fill(temp, path, nbytes):
+    atomic.reserve(temp, path, nbytes)
+    with open(os.path.join(folder, "filler"), "wb", buffering=0) as f:  # another process
+        try:
+            while True:
+                f.write(bytes(65536))
+        except OSError:
+            pass
+
+
+store.reserve = reserve_then_fill
+rng = np.random.default_rng(0)
+stats = latentprobe.EncoderStats(rng.normal(size=(20_000, 16)), rng.normal(size=(20_000, 16)))
+out = os.path.join(folder, "out.h5")
+if what == "stats":
+    latentprobe.write_stats(stats, out)
+    back = latentprobe.read_stats(out)
+else:
+    latentprobe.analyze(stats, only=["active_units"]).write(out)
+    back = latentprobe.Report.read(out).stats
+print(np.array_equal(back.mu, stats.mu))
+"""
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """An 8 MiB tmpfs, where this machine lets the tests mount one."""
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("what", ["stats", "report"])
+def test_space_taken_by_another_process_during_the_write_does_not_fail_it(small_tmpfs, what):
+    """The room is allocated to the temporary before HDF5 writes: another process filling
+    the file system afterwards (here right after the reservation) cannot make a write fail
+    halfway, which crashed HDF5 or lost the output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FILL_AFTER_RESERVING, str(small_tmpfs), what],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert (small_tmpfs / "filler").stat().st_size > 0
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler", "out.h5"]
