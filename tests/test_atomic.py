@@ -261,3 +261,27 @@ def test_space_taken_by_another_process_during_the_write_does_not_fail_it(small_
     assert done.stdout.strip() == "True"
     assert (small_tmpfs / "filler").stat().st_size > 0
     assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler", "out.h5"]
+
+
+@pytest.mark.parametrize("verb", ["extract", "analyze"])
+def test_a_full_file_system_is_a_one_line_error_and_leaves_nothing(small_tmpfs, verb):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with open(small_tmpfs / "filler", "wb") as f:  # leave about 100 KB
+        f.write(bytes(8 * 2**20 - 100 * 2**10))
+    cli = Path(sys.executable).parent / "latentprobe"
+    healthy = Path(__file__).resolve().parent.parent / "fixtures" / "healthy.pt"
+    args = (
+        [str(cli), verb, str(healthy), "--only", "active_units"]
+        if verb == "analyze"
+        else [str(cli), verb, str(healthy)]
+    )
+    done = subprocess.run(
+        [*args, "-o", str(small_tmpfs / "out.h5")], capture_output=True, text=True
+    )
+    assert done.returncode == OutputError.exit_code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "out.h5" in lines[0] and "free some space" in lines[0], lines
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
