@@ -39,6 +39,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _terminate(signum, frame):
+    click.echo(f"error: stopped by {signal.Signals(signum).name}; no output was written", err=True)
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporaries are removed
 
 
@@ -69,6 +70,9 @@ def handle_errors(command):
                 raise
             click.echo(f"error: {' '.join(str(e).split())}", err=True)
             sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted (Ctrl-C); no output was written", err=True)
+            sys.exit(128 + signal.SIGINT)
 
     return wrapper
 
