@@ -94,11 +94,10 @@ def test_variance_explained_against_a_brute_force_ratio():
     y = rng.integers(0, 4, n)
     z = rng.normal(size=(n * draws, 2)) + np.repeat(y, draws)[:, None] * [1.0, 0.0]
     explained = variance_explained(z, draws, 4, "classification")
-    np.testing.assert_allclose(explained(y), _brute_force_ratio(z, np.repeat(y, draws)))
     shuffled = rng.permutation(y)
-    np.testing.assert_allclose(
-        explained(shuffled), _brute_force_ratio(z, np.repeat(shuffled, draws))
-    )
+    both = explained(np.stack([y, shuffled]))
+    np.testing.assert_allclose(both[0], _brute_force_ratio(z, np.repeat(y, draws)))
+    np.testing.assert_allclose(both[1], _brute_force_ratio(z, np.repeat(shuffled, draws)))
 
 
 def test_variance_explained_for_a_target_is_the_squared_correlation():
@@ -107,4 +106,30 @@ def test_variance_explained_for_a_target_is_the_squared_correlation():
     t = rng.normal(size=n)
     z = rng.normal(size=(n * draws, 2)) + np.repeat(t, draws)[:, None] * [2.0, 0.3]
     expected = [np.corrcoef(z[:, u], np.repeat(t, draws))[0, 1] ** 2 for u in range(2)]
-    np.testing.assert_allclose(variance_explained(z, draws, 0, "regression")(t), expected)
+    np.testing.assert_allclose(variance_explained(z, draws, 0, "regression")(t[None])[0], expected)
+
+
+@pytest.mark.parametrize("rows, units", [(40, 300), (300, 40)])
+def test_pooled_solve_matches_the_ridge_covariance_solve_on_both_sides(rows, units):
+    """With more units than rows the solve runs on the rows' side (Woodbury); either way it
+    is (C^T C / dof + lambda I)^-1 B, computed here directly in float64."""
+    from latentprobe.analyzers.probes.discriminants import _pooled_solve
+
+    rng = np.random.default_rng(3)
+    centred, rhs, dof = rng.normal(size=(rows, units)), rng.normal(size=(units, 3)), rows - 3
+    ridge = 1e-6 * (centred**2).sum() / dof / units + 1e-12
+    direct = np.linalg.solve(centred.T @ centred / dof + ridge * np.eye(units), rhs)
+    got = _pooled_solve(centred, dof, rhs)
+    assert np.abs(got - direct).max() <= 1e-6 * np.abs(direct).max()
+
+
+def test_a_wide_permutation_test_says_up_front_how_long_it_takes(monkeypatch):
+    from latentprobe.analyzers.probes import crossval
+
+    monkeypatch.setattr(crossval, "LONG_SECONDS", 1e-6)
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(30, 50)), np.arange(30) % 2
+    with pytest.warns(UserWarning, match="--permutations N or leave the probes out"):
+        crossval.permutation_test(
+            z, y, rng, task="classification", k=2, folds=3, draws=1, seed=0, permutations=2
+        )
