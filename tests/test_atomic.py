@@ -3,6 +3,8 @@ without an exception; refusals before anything is written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from latentprobe.atomic import atomic_path, check_output_path
@@ -228,20 +230,31 @@ print(np.array_equal(back.mu, stats.mu))
 """
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """An 8 MiB tmpfs, where this machine lets the tests mount one."""
+def _tmpfs(folder, options: str):
+    """Mount a tmpfs with ``options`` on ``folder`` (skip where this machine does not allow
+    it), then unmount it."""
     import subprocess
 
-    folder = tmp_path / "small"
     folder.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """An 8 MiB tmpfs."""
+    yield from _tmpfs(tmp_path / "small", "size=8m")
+
+
+@pytest.fixture
+def read_only_tmpfs(tmp_path):
+    """A read-only file system: root cannot write there either."""
+    yield from _tmpfs(tmp_path / "ro", "ro,size=1m")
 
 
 @pytest.mark.parametrize("what", ["stats", "report"])
@@ -285,3 +298,45 @@ def test_a_full_file_system_is_a_one_line_error_and_leaves_nothing(small_tmpfs, 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "out.h5" in lines[0] and "free some space" in lines[0], lines
     assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).parent / "latentprobe"
+    return subprocess.Popen(
+        [str(cli), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+HEALTHY = str(
+    __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "healthy.pt"
+)
+
+
+@pytest.mark.parametrize("verb", ["extract", "analyze"])
+def test_a_read_only_folder_is_a_one_line_output_error(read_only_tmpfs, verb):
+    extra = ["--only", "active_units"] if verb == "analyze" else []
+    process = _cli(verb, HEALTHY, *extra, "-o", str(read_only_tmpfs / "out.h5"))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == OutputError.exit_code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write" in lines[0] and "choose another folder" in lines[0]
+    assert list(read_only_tmpfs.iterdir()) == []
+
+
+def test_two_concurrent_writers_of_one_new_output_one_wins_the_other_says_so(tmp_path):
+    """Two real processes extract to the same new name at once: one publishes its file, the
+    other ends with exit 9 naming --force; never a silent replacement."""
+    out = str(tmp_path / "s.h5")
+    processes = [_cli("extract", HEALTHY, "-o", out, "--quiet") for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, OutputError.exit_code], results
+    loser = next(err for code, err in results if code != 0)
+    assert "--force" in loser and len(loser.strip().splitlines()) == 1
+    import latentprobe
+
+    assert latentprobe.read_stats(out).n_examples == 1797
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
