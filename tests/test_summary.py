@@ -178,3 +178,17 @@ def test_notes_printed_as_note_lines():
     assert notes == [f"note: {n}" for n in noted.verdict.notes]
     assert lines[-len(notes) :] == notes
     assert "units [0]" in notes[0]
+
+
+def test_a_wide_model_prints_the_first_units_and_says_where_the_rest_are():
+    import numpy as np
+
+    import latentprobe
+    from latentprobe.outputs.summary import TABLE_UNITS
+
+    rng = np.random.default_rng(0)
+    stats = latentprobe.EncoderStats(rng.normal(size=(30, 100)), np.full((30, 100), -1.0))
+    lines = unit_table(latentprobe.analyze(stats, only=["active_units"]))
+    assert len(lines) == 1 + TABLE_UNITS + 1
+    assert lines[TABLE_UNITS].split()[0] == str(TABLE_UNITS - 1)
+    assert lines[-1].startswith("... 36 more units")

@@ -23,14 +23,25 @@ def _header(report, source: str) -> list[str]:
     ]
 
 
+#: The printed per-unit table stops after this many units (the files hold every unit).
+TABLE_UNITS = 64
+
+
 def unit_table(report) -> list[str]:
-    """The per-unit table: one column per declared column of the analyses that ran."""
+    """The per-unit table: one column per declared column of the analyses that ran, for the
+    first TABLE_UNITS units."""
     columns = declared_columns(report)
     header = f"{'unit':>4}  " + "".join(f"{c.title:>10}  " for c, _ in columns) + "status"
     lines = [header]
-    for i, status in enumerate(report.verdict.unit_status):
+    statuses = report.verdict.unit_status
+    for i, status in enumerate(statuses[:TABLE_UNITS]):
         cells = "".join(f"{fmt(float(values[i])):>10}  " for _, values in columns)
         lines.append(f"{i:>4}  {cells}{status}")
+    if len(statuses) > TABLE_UNITS:
+        lines.append(
+            f"... {len(statuses) - TABLE_UNITS:,} more units: every unit is in the report "
+            "(per-unit datasets under /analyses) and in --json"
+        )
     return lines
 
 
