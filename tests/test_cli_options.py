@@ -142,6 +142,19 @@ def test_max_samples_alias_reaches_the_options(tmp_path):
     assert options["max_points"] == 40
 
 
+@pytest.mark.parametrize(
+    "flags, unit_points",
+    [(["--no-unit-terms"], 0), (["--unit-max-points", "10"], 10), ([], 2 * 120)],
+)
+def test_the_per_unit_terms_can_be_bounded_or_left_out(tmp_path, flags, unit_points):
+    source = small_stats(tmp_path / "s.h5")
+    result = run("analyze", source, "--only", "mutual_information", "--json", *flags)
+    assert result.exit_code == 0, result.output
+    mi = json.loads(result.stdout)["analyses"]["mutual_information"]
+    assert mi["n_points_per_unit"] == unit_points
+    assert (mi["total_correlation"] is None) == (unit_points == 0)
+
+
 def test_probe_samples_alias_reaches_the_options(tmp_path):
     source = small_stats(tmp_path / "s.h5", labels=True)
     result = run(

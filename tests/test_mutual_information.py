@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -184,3 +185,44 @@ def test_warns_near_the_log_n_ceiling():
     with pytest.warns(UserWarning, match="ceiling"):
         result = mutual_information(mu, np.zeros((50, 1)), per_unit=False)
     assert result.near_ceiling and result.nats == pytest.approx(math.log(50), abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- point budget
+
+
+def test_small_problems_use_every_point_for_every_term():
+    from latentprobe.analyzers.mutual_information import point_budget
+
+    assert point_budget(1797, 4, 2) == (3594, 3594)
+    assert point_budget(20_000, 32, 2)[0] == 40_000
+
+
+@pytest.mark.parametrize("n, d", [(60_000, 32), (200_000, 32), (1_000_000, 32), (10_000, 4096)])
+def test_large_problems_get_whole_examples_within_the_budgets(n, d):
+    mi = importlib.import_module("latentprobe.analyzers.mutual_information")
+
+    joint, unit = mi.point_budget(n, d, 2)
+    assert joint % 2 == 0 and unit % 2 == 0 and 200 <= unit <= joint < 2 * n
+    joint_ns = joint * n * mi.joint_pair_ns(d)
+    assert joint_ns <= mi.JOINT_BUDGET_NS or joint == 2 * mi.MIN_EXAMPLES
+    unit_ns = unit * n * d * mi.UNIT_TRIPLE_NS
+    assert unit_ns <= max(joint_ns, mi.UNIT_FLOOR_NS) or unit == 2 * mi.MIN_EXAMPLES
+    assert mi.point_budget(2 * n, d, 2)[0] <= joint  # more components, fewer points
+
+
+def test_the_default_points_follow_the_budget_and_the_summary_says_so(monkeypatch):
+    mi = importlib.import_module("latentprobe.analyzers.mutual_information")
+
+    monkeypatch.setattr(mi, "JOINT_BUDGET_NS", 1e7)
+    monkeypatch.setattr(mi, "UNIT_FLOOR_NS", 1e6)
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.normal(size=(3000, 4)), np.full((3000, 4), -2.0)
+    joint, unit = mi.point_budget(3000, 4, 2)
+    assert (joint, unit) == (
+        1666,
+        490,
+    )  # 1e7 ns / (3000 x 2 ns); 1666 x 3000 x 2 / (3000 x 4 x 1.7)
+    result = mi.mutual_information(mu, logvar)
+    assert (result.n_points, result.n_points_per_unit) == (joint, unit)
+    assert "1,666 of 6,000 points" in mi.summary_lines(result)[0]
+    assert "per-unit terms and TC at 490" in mi.summary_lines(result)[0]

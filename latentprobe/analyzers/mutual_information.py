@@ -12,7 +12,6 @@ import torch
 from ..errors import OptionsError
 from ..formatting import fmt
 from ..gaussian import (
-    DEFAULT_BLOCK_BYTES,
     as_float64_tensor,
     as_posteriors,
     kl_diagonal_gaussians,
@@ -38,14 +37,23 @@ class MutualInformationOptions(Options):
     max_points: int | None = option(
         None,
         "Evaluate I(x;z) at most at this many points z, whole examples drawn at random "
-        "(the mixture q(z) keeps all N components).",
+        "(the mixture q(z) keeps all N components). Default: every point while the joint "
+        "term fits its time budget, else as many as fit (see point_budget).",
         flag="--max-points",
         aliases=("--max-samples",),
         minimum=2,
     )
-    per_unit: bool = option(True, "Also estimate I(x;z_i), KL(q(z_i) || p(z_i)) and the TC.")
-    per_unit_max_points: int = option(
-        20_000, "At most this many evaluation points for the per-unit terms and the TC."
+    per_unit: bool = option(
+        True,
+        "Also estimate I(x;z_i), KL(q(z_i) || p(z_i)) and the TC.",
+        flag="--unit-terms",
+    )
+    per_unit_max_points: int | None = option(
+        None,
+        "At most this many evaluation points for the per-unit terms and the TC. Default: "
+        "as many as cost what the joint term costs (at least 1 s of work; see point_budget).",
+        flag="--unit-max-points",
+        minimum=2,
     )
 
 
@@ -78,6 +86,36 @@ class MutualInformationResult(Result):
     n_points_per_unit: int = quantity("evaluation points z for the per-unit terms and TC")
     stderr_method: str = quantity("how stderr was estimated (see docs/report-format.md)")
     seed: int = quantity("seed of the sampled z")
+
+
+#: The cost model behind the default numbers of evaluation points, measured on a 2-core
+#: machine (bench/bench_analyze.py): one (point, component) pair of the joint term costs
+#: about 2 + 0.12 (D - 32) ns (a GEMM row and one exp), one (point, component, unit) triple
+#: of the per-unit terms about 1.7 ns (one exp).
+JOINT_PAIR_NS = (2.0, 0.12)
+UNIT_TRIPLE_NS = 1.7
+#: Work allowed by default: the joint term about 6 s, the per-unit terms as much as the
+#: joint term but at least 1 s; never fewer than 100 examples' draws.
+JOINT_BUDGET_NS, UNIT_FLOOR_NS, MIN_EXAMPLES = 6e9, 1e9, 100
+
+
+def joint_pair_ns(units: int) -> float:
+    fixed, per_unit = JOINT_PAIR_NS
+    return fixed + per_unit * max(0, units - 32)
+
+
+def point_budget(n: int, units: int, draws: int) -> tuple[int, int]:
+    """Default numbers of evaluation points (joint term, per-unit terms) for N examples of D
+    units with S draws each: whole examples, every point when the work fits the budgets.
+    A deterministic function of (N, D, S), so the same seed gives the same report anywhere;
+    the intervals widen with fewer points, and the summary and the file say how many."""
+    every = n * draws
+    joint = max(JOINT_BUDGET_NS / (n * joint_pair_ns(units)), MIN_EXAMPLES * draws)
+    joint_points = min(every, int(joint) // draws * draws)
+    joint_ns = joint_points * n * joint_pair_ns(units)
+    unit = max(joint_ns, UNIT_FLOOR_NS) / (n * units * UNIT_TRIPLE_NS)
+    unit_points = min(joint_points, max(int(unit) // draws, MIN_EXAMPLES) * draws)
+    return joint_points, unit_points
 
 
 @dataclass(frozen=True)
@@ -135,9 +173,9 @@ def mutual_information(
     draws_per_example: int = DEFAULTS.draws_per_example,
     max_points: int | None = DEFAULTS.max_points,
     per_unit: bool = DEFAULTS.per_unit,
-    per_unit_max_points: int = DEFAULTS.per_unit_max_points,
+    per_unit_max_points: int | None = DEFAULTS.per_unit_max_points,
     seed: int = 0,
-    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    block_bytes: int | None = None,
 ) -> MutualInformationResult:
     """I(x;z) over the full dataset, with its error bar and the rate decomposition.
 
@@ -155,10 +193,12 @@ def mutual_information(
     max_points : int, optional
         At most this many evaluation points z (whole examples, drawn at random; at least two
         examples' draws); the mixture q(z) keeps all N components. The standard error then
-        counts the spread between examples, so the interval widens.
+        counts the spread between examples, so the interval widens. Default: from
+        ``point_budget`` (every point up to about N = 50,000 at D = 32).
     per_unit : bool
         Also compute I(x;z_i), KL(q(z_i) || p(z_i)) and the total correlation, on at most
-        ``per_unit_max_points`` points (they cost D times the joint estimate).
+        ``per_unit_max_points`` points, a subset of the joint term's (per point they cost
+        about D times the joint term; default from ``point_budget``).
     seed : int
         Seed of every draw; the same seed gives the same numbers.
 
@@ -176,14 +216,14 @@ def mutual_information(
     _check_points(draws_per_example, max_points)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     rng = np.random.default_rng(seed)
-    points = _points(mu, logvar, draws_per_example, max_points, rng)
+    auto_points, auto_unit_points = point_budget(mu.shape[0], mu.shape[1], draws_per_example)
+    points = _points(mu, logvar, draws_per_example, max_points or auto_points, rng)
     log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
     log_q = _log_aggregate(points.z, mu, logvar, log_q_units, block_bytes)
     nats, stderr = _mean_and_stderr(log_q_units.sum(1) - log_q, points)
     rates = _rate_terms(mu, logvar, prior, points, log_q_units.sum(1), log_q, stderr)
     if per_unit:
-        limit = min(per_unit_max_points, max_points or per_unit_max_points)
-        subset, where = _subset(points, limit, rng)
+        subset, where = _subset(points, per_unit_max_points or auto_unit_points, rng)
         units = _per_unit_terms(
             mu, logvar, prior, subset, log_q_units[where], log_q[where], block_bytes
         )
@@ -192,7 +232,7 @@ def mutual_information(
     return _result(nats, stderr, rates, units, points, mu.shape[0], seed)
 
 
-def _log_aggregate(z, mu, logvar, log_q_units, block_bytes: int) -> torch.Tensor:
+def _log_aggregate(z, mu, logvar, log_q_units, block_bytes: int | None) -> torch.Tensor:
     """log q(z) at the points; with one example q(z) is q(z|x_1), and I(x;z) = 0 exactly."""
     if mu.shape[0] == 1:
         return log_q_units.sum(1)
@@ -254,7 +294,7 @@ def _exact_unit_rates(mu, logvar, prior: Prior) -> np.ndarray:
 
 
 def _per_unit_terms(
-    mu, logvar, prior: Prior, points: _Points, log_q_units, log_q, block_bytes: int
+    mu, logvar, prior: Prior, points: _Points, log_q_units, log_q, block_bytes: int | None
 ) -> dict:
     """I(x;z_i), KL(q(z_i)||p(z_i)) and TC, all paired at the same points; ``log_q_units``
     (log q(z_i|x_n)) and ``log_q`` (log q(z)) at those points come from the joint estimate."""
@@ -338,12 +378,20 @@ def summary_lines(result: MutualInformationResult) -> list[str]:
     r = result
     return [
         f"I(x;z) = {fmt(r.nats)} +- {fmt(r.stderr)} nats (95% CI {fmt(r.ci95_low)} to "
-        f"{fmt(r.ci95_high)}; ceiling log N = {fmt(r.log_n, 3)}; {r.n_points:,} points, "
-        f"{r.draws_per_example} draws per example)",
+        f"{fmt(r.ci95_high)}; ceiling log N = {fmt(r.log_n, 3)}; {_points_text(r)})",
         f"decomposition at these points: R {_with_error(r.rate, r.rate_stderr)} = I(x;z) "
         f"{fmt(r.nats)} + KL(q(z)||p(z)) {_with_error(r.marginal_kl, r.marginal_kl_stderr)}; "
         f"total correlation {_with_error(r.total_correlation, r.total_correlation_stderr)}",
     ]
+
+
+def _points_text(r: MutualInformationResult) -> str:
+    """How many evaluation points each part used, and of how many."""
+    every = r.n_examples * r.draws_per_example
+    text = f"{r.n_points:,} of {every:,} points, {r.draws_per_example} draws per example"
+    if r.n_points_per_unit:
+        text += f"; per-unit terms and TC at {r.n_points_per_unit:,}"
+    return text
 
 
 def _with_error(value: float, stderr: float) -> str:
