@@ -238,7 +238,7 @@ def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
     return in_memory_bytes(values, dtype.itemsize)
 
 
-def declared_bytes(path: Path) -> int:
+def archive_bytes(path: Path) -> int:
     """In-memory bytes of the arrays of an .npz or .npy, from their headers (nothing else is
     read, so a small archive that inflates to terabytes is caught before it inflates)."""
     with open(path, "rb") as f:
@@ -255,7 +255,7 @@ def load_arrays(path: Path, what: str, error: type[Exception], remedy: str) -> d
     without pickle, once their declared size is known to fit in memory; damaged bytes raise
     ``error`` naming ``what``, ``path`` and ``remedy``."""
     try:
-        needed = declared_bytes(path)
+        needed = archive_bytes(path)
     except Exception as e:  # noqa: BLE001 - zipfile and numpy raise anything on damaged bytes
         raise error(f"cannot read {what} {path} ({first_line(e)}); {remedy}") from e
     refuse_unless_fits(needed, path, what, error, remedy)

@@ -226,3 +226,11 @@ def test_the_default_points_follow_the_budget_and_the_summary_says_so(monkeypatc
     assert (result.n_points, result.n_points_per_unit) == (joint, unit)
     assert "1,666 of 6,000 points" in mi.summary_lines(result)[0]
     assert "per-unit terms and TC at 490" in mi.summary_lines(result)[0]
+
+
+def test_a_joint_term_of_minutes_is_announced_up_front(monkeypatch):
+    mi = importlib.import_module("latentprobe.analyzers.mutual_information")
+    monkeypatch.setattr(mi, "LONG_SECONDS", 1e-9)
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="lower --max-points"):
+        mi.mutual_information(rng.normal(size=(20, 2)), np.zeros((20, 2)), max_points=40)

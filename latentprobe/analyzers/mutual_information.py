@@ -97,6 +97,8 @@ UNIT_TRIPLE_NS = 1.7
 #: Work allowed by default: the joint term about 6 s, the per-unit terms as much as the
 #: joint term but at least 1 s; never fewer than 100 examples' draws.
 JOINT_BUDGET_NS, UNIT_FLOOR_NS, MIN_EXAMPLES = 6e9, 1e9, 100
+#: A joint term expected to take longer than this is announced up front.
+LONG_SECONDS = 60.0
 
 
 def joint_pair_ns(units: int) -> float:
@@ -218,6 +220,7 @@ def mutual_information(
     rng = np.random.default_rng(seed)
     auto_points, auto_unit_points = point_budget(mu.shape[0], mu.shape[1], draws_per_example)
     points = _points(mu, logvar, draws_per_example, max_points or auto_points, rng)
+    _warn_if_long(points.rows * points.draws, mu.shape[0], mu.shape[1])
     log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
     log_q = _log_aggregate(points.z, mu, logvar, log_q_units, block_bytes)
     nats, stderr = _mean_and_stderr(log_q_units.sum(1) - log_q, points)
@@ -230,6 +233,18 @@ def mutual_information(
     else:
         units = _no_per_unit_terms(mu.shape[1])
     return _result(nats, stderr, rates, units, points, mu.shape[0], seed)
+
+
+def _warn_if_long(n_points: int, n: int, units: int) -> None:
+    """Say up front when the joint term at the points asked for will take minutes."""
+    seconds = n_points * n * joint_pair_ns(units) / 1e9
+    if seconds > LONG_SECONDS:
+        warnings.warn(
+            f"I(x;z) at {n_points:,} points against {n:,} components of {units:,} units: "
+            f"about {seconds / 60:.0f} minutes on 2 cores; lower --max-points (the default "
+            "fits the work to about 6 s)",
+            stacklevel=3,
+        )
 
 
 def _log_aggregate(z, mu, logvar, log_q_units, block_bytes: int | None) -> torch.Tensor:
