@@ -329,7 +329,22 @@ def _open_npy(path: Path) -> DataSource:
     return DataSource(str(path), shape[0], batches, (), (path,))
 
 
+def _zip_bytes(path: Path) -> int:
+    """Bytes the members of a torch.save zip declare (0 for the legacy, non-zip format)."""
+    if not zipfile.is_zipfile(path):
+        return 0
+    with zipfile.ZipFile(path) as archive:
+        return sum(info.file_size for info in archive.infolist())
+
+
 def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
+    try:
+        needed = _zip_bytes(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DataError(
+            f"cannot read {path} as tensors ({first_line(e)}); save tensors with torch.save"
+        ) from e
+    refuse_unless_fits(needed, path, "tensors", DataError, "pass data that fits in memory")
     try:
         obj = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # noqa: BLE001 - the unpickler raises anything on garbage bytes

@@ -308,6 +308,13 @@ def npz_lying_header(name: str) -> str:
     return name
 
 
+def pt_data(name: str) -> str:
+    """A torch.save of 5 MB of tensors (beyond 1 MiB of tiny_memory)."""
+    name = name.replace(".npz", ".pt")
+    torch.save({"x": torch.zeros(20_000, 64)}, name)
+    return name
+
+
 def bomb_data(maker):
     def build(monkeypatch):
         tiny_memory(monkeypatch)
@@ -408,6 +415,7 @@ CASES = [
     ("h5-data-unwritten", h5_data((2**40, 64), write_x=False), 7, "data.h5", "never written"),
     ("h5-labels-huge", h5_data((30, 64), (2**40,)), 7, "data.h5", "memory"),
     ("inputs-x-too-big", big_inputs, 7, "x.npy", "inputs x"),
+    ("pt-data-too-big", bomb_data(pt_data), 7, "bomb.pt", "memory"),
     (
         "pythae-payload",
         pythae_case({**PYTHAE_CONFIG, "name": "evilmod:payload"}, {}),
