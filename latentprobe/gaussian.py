@@ -6,8 +6,9 @@ squared Mahalanobis terms are a matrix product in disguise::
 
     sum_d (z_d - mu_nd)^2 / s_nd = [z^2, z] . [1/s_n, -2 mu_n/s_n] + sum_d mu_nd^2 / s_nd
 
-so each block of evaluation points costs one GEMM plus an in-place log-sum-exp, with memory
-O(chunk x N), never N x N and never N x N x D.
+so each tile of evaluation points x components costs one GEMM plus an in-place
+log-sum-exp merged into a running one, with memory O(tile + (M + N) D), never N x N and
+never N x N x D.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from .errors import PosteriorError
 from .types import bad_value, within_limits
 
 LOG_2PI = math.log(2.0 * math.pi)
-#: Memory for one (rows x N) block of log densities. Blocks that stay in the cache make the
-#: passes over them (product, max, exp, sum) cheap; a wide GEMM needs taller blocks to run
-#: at speed. Measured on a 2-core machine (bench/bench_analyze.py): the joint kernel is
-#: fastest with 4 MiB blocks at D = 32 and 16-64 MiB at D >= 1,024; the per-unit kernel with
-#: 2 MiB (1.7 ns per element instead of 4.6 ns with 64 MiB blocks).
+#: Memory for one tile of log densities (rows x components). Tiles that stay in the cache
+#: make the passes over them (product, max, exp, sum) cheap, and a tile of many rows keeps
+#: the GEMM efficient whatever N is; a log-sum-exp over N is merged tile by tile. Measured on
+#: a 2-core machine (bench/bench_analyze.py): the joint kernel is fastest with 4 MiB tiles at
+#: D = 32 and 16-64 MiB at D >= 1,024; the per-unit kernel with 2 MiB (1.7 ns per element
+#: instead of 4.6 ns with 64 MiB blocks).
 JOINT_BLOCK_BYTES = (4 * 2**20, 128 * 2**10, 64 * 2**20)  # at least, per unit, at most
 UNIT_BLOCK_BYTES = 2 * 2**20
+JOINT_TILE_ROWS, UNIT_TILE_ROWS = 256, 256
 
 
 def joint_block_bytes(units: int) -> int:
-    """The joint kernel's block memory for D units."""
+    """The joint kernel's tile memory for D units."""
     least, per_unit, most = JOINT_BLOCK_BYTES
     return min(most, max(least, per_unit * units))
 
@@ -84,15 +87,30 @@ def log_normal_diag(z, mu, logvar) -> torch.Tensor:
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar))
 
 
-def _block_rows(n_components: int, block_bytes: int) -> int:
-    return max(1, block_bytes // (8 * max(1, n_components)))
+def _tile(n_rows: int, n_cols: int, tile_bytes: int, most_rows: int) -> tuple[int, int]:
+    """(rows, columns) of a tile of float64 within ``tile_bytes``."""
+    rows = max(1, min(n_rows, most_rows, tile_bytes // 8))
+    return rows, max(1, min(n_cols, tile_bytes // (8 * rows)))
 
 
-def _logsumexp_rows_(block: torch.Tensor) -> torch.Tensor:
-    """log-sum-exp of each row, overwriting ``block`` (no temporaries of its size)."""
-    top = block.max(dim=1, keepdim=True).values
-    block.sub_(top).exp_()
-    return top.squeeze(1) + block.sum(dim=1).log()
+def _tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out, what=None):
+    """out[r] = log sum_c exp(a[r, c]) where ``fill(r0, r1, c0, c1)`` returns the tile
+    a[r0:r1, c0:c1] (a fresh tensor, consumed); tiles along c are merged with a running
+    maximum, so no row of a is ever held whole. ``what`` names the progress bar, if any."""
+    rows, cols = tile
+    starts = range(0, n_rows, rows)
+    for r0 in starts if what is None else progress.steps(starts, len(starts), what):
+        r1 = min(n_rows, r0 + rows)
+        top = torch.full((r1 - r0,), -math.inf, dtype=out.dtype, device=out.device)
+        total = torch.zeros_like(top)
+        for c0 in range(0, n_cols, cols):
+            block = fill(r0, r1, c0, min(n_cols, c0 + cols))
+            new_top = torch.maximum(top, block.max(dim=1).values)
+            total.mul_(torch.exp(top - new_top))
+            total.add_(block.sub_(new_top[:, None]).exp_().sum(dim=1))
+            top = new_top
+        out[r0:r1] = top + total.log()
+    return out
 
 
 def log_mixture_density(
@@ -105,7 +123,7 @@ def log_mixture_density(
     z : tensor of shape (M, D)
     mu, logvar : tensors of shape (N, D), the mixture components
     log_weights : tensor of shape (N,), optional; uniform (-log N) when omitted
-    block_bytes : memory for one (rows x N) block of log densities (default
+    block_bytes : memory for one tile (rows x components) of log densities (default
         ``joint_block_bytes(D)``; ``UNIT_BLOCK_BYTES`` for the per-unit kernel)
 
     Returns a float64 tensor of shape (M,). Exact (no subsampling of components); memory is
@@ -123,13 +141,14 @@ def log_mixture_density(
     const = log_weights - 0.5 * (
         mu.shape[1] * LOG_2PI + logvar.sum(1) + (mu * mu * precision).sum(1)
     )
+    features = torch.cat([z * z, z], dim=1)  # (M, 2D)
+    tile = _tile(z.shape[0], n, block_bytes or joint_block_bytes(mu.shape[1]), JOINT_TILE_ROWS)
+
+    def fill(r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        return torch.addmm(const[c0:c1], features[r0:r1], weights[:, c0:c1])
+
     out = torch.empty(z.shape[0], dtype=torch.float64, device=z.device)
-    rows = _block_rows(n, block_bytes or joint_block_bytes(mu.shape[1]))
-    for start in progress.steps(range(0, z.shape[0], rows), -(-z.shape[0] // rows), "I(x;z)"):
-        zb = z[start : start + rows]
-        block = torch.addmm(const, torch.cat([zb * zb, zb], dim=1), weights)
-        out[start : start + rows] = _logsumexp_rows_(block)
-    return out
+    return _tiled_logsumexp(z.shape[0], n, tile, fill, out, "I(x;z)")
 
 
 def log_mixture_density_per_unit(
@@ -143,16 +162,25 @@ def log_mixture_density_per_unit(
     n, d = mu.shape
     if log_weights is None:
         log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
-    out = torch.empty(z.shape[0], d, dtype=torch.float64, device=z.device)
-    rows = _block_rows(n, block_bytes or UNIT_BLOCK_BYTES)
+    out = torch.empty(d, z.shape[0], dtype=torch.float64, device=z.device)
+    tile = _tile(z.shape[0], n, block_bytes or UNIT_BLOCK_BYTES, UNIT_TILE_ROWS)
     for unit in progress.steps(range(d), d, "per-unit terms"):
-        m, lv = mu[:, unit], logvar[:, unit]
+        zu, m, lv = z[:, unit], mu[:, unit], logvar[:, unit]
         precision, const = torch.exp(-lv), log_weights - 0.5 * (LOG_2PI + lv)
-        for start in range(0, z.shape[0], rows):
-            diff = z[start : start + rows, unit, None] - m  # (rows, N)
-            block = diff.mul_(diff).mul_(-0.5 * precision).add_(const)
-            out[start : start + rows, unit] = _logsumexp_rows_(block)
-    return out
+
+        _tiled_logsumexp(z.shape[0], n, tile, _unit_tiles(zu, m, precision, const), out[unit])
+    return out.T.contiguous()
+
+
+def _unit_tiles(z, mu, precision, const):
+    """The tile filler of one unit: log w_n + log N(z_m; mu_n, 1 / precision_n), elementwise
+    (the difference (z - mu) directly, as cheap as a GEMM in one dimension)."""
+
+    def fill(r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        diff = z[r0:r1, None] - mu[c0:c1]  # (rows, cols)
+        return diff.mul_(diff).mul_(-0.5 * precision[c0:c1]).add_(const[c0:c1])
+
+    return fill
 
 
 def sample_posteriors(

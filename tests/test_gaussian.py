@@ -54,6 +54,21 @@ def test_per_unit_density_matches_brute_force():
         np.testing.assert_allclose(got[:, unit], expected, rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.parametrize("tile_bytes", [8, 8 * 7, 8 * 64, 2**20])
+def test_every_tiling_merges_to_the_brute_force(tile_bytes):
+    """Tiles of 1 x 1 up to the whole (M x N) array: the running maximum and sum that merge
+    the tiles along N give the brute-force log-sum-exp (adversarial logvar -12..4,
+    |mu| <= 10, a unit whose means never vary)."""
+    mu, logvar, z = adversarial(40, 23, 4, seed=11)
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    joint = log_mixture_density(t(z), t(mu), t(logvar), block_bytes=tile_bytes).numpy()
+    np.testing.assert_allclose(joint, brute_log_mixture(z, mu, logvar), rtol=1e-10, atol=1e-6)
+    units = log_mixture_density_per_unit(t(z), t(mu), t(logvar), block_bytes=tile_bytes)
+    for unit in range(4):
+        expected = brute_log_mixture(z[:, [unit]], mu[:, [unit]], logvar[:, [unit]])
+        np.testing.assert_allclose(units[:, unit].numpy(), expected, rtol=1e-12, atol=1e-9)
+
+
 def test_weighted_mixture():
     rng = np.random.default_rng(1)
     mu, logvar, z = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(7, 3))
