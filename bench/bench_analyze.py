@@ -11,7 +11,7 @@ bench_mutual_information.posteriors) a stats file is written once, then:
   (mutual_information without the per-unit terms), the per-unit marginal densities (the bulk
   of the per-unit terms and TC), at the default points;
 - floor: a float64 GEMM of the joint term's shape (points x 2D @ 2D x N) plus a log-sum-exp
-  over its rows, in blocks (the fastest of 4, 16, 64 MiB): the least work an exact estimate
+  over each tile of 256 points x 4 MiB (no merging of tiles): less work than any exact estimate
   at those points does;
 - broadcast: the (B, N, D) estimator of public VAE code, joint term only, at every point
   (N = 20,000, D = 32 unless --no-broadcast), against the whole latentprobe process.

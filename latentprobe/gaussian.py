@@ -23,21 +23,14 @@ from .errors import PosteriorError
 from .types import bad_value, within_limits
 
 LOG_2PI = math.log(2.0 * math.pi)
-#: Memory for one tile of log densities (rows x components). Tiles that stay in the cache
-#: make the passes over them (product, max, exp, sum) cheap, and a tile of many rows keeps
-#: the GEMM efficient whatever N is; a log-sum-exp over N is merged tile by tile. Measured on
-#: a 2-core machine (bench/bench_analyze.py): the joint kernel is fastest with 4 MiB tiles at
-#: D = 32 and 16-64 MiB at D >= 1,024; the per-unit kernel with 2 MiB (1.7 ns per element
-#: instead of 4.6 ns with 64 MiB blocks).
-JOINT_BLOCK_BYTES = (4 * 2**20, 128 * 2**10, 64 * 2**20)  # at least, per unit, at most
-UNIT_BLOCK_BYTES = 2 * 2**20
+#: Memory for one tile of log densities (rows x components) and its rows. Tiles that stay
+#: in the cache make the passes over them (product, max, exp, sum) cheap, and 256 rows keep
+#: the GEMM efficient whatever N is; a log-sum-exp over N is merged tile by tile. Measured
+#: on a 2-core machine (bench/bench_analyze.py): 4 MiB joint tiles were as fast as or faster
+#: than 16 and 64 MiB from D = 32 to D = 4,096 (at N = 200,000, D = 256, 32 MiB tiles took
+#: 4x the floor); 2 MiB per-unit tiles take 1.7 ns per element (4.6 ns with 64 MiB blocks).
+JOINT_BLOCK_BYTES, UNIT_BLOCK_BYTES = 4 * 2**20, 2 * 2**20
 JOINT_TILE_ROWS, UNIT_TILE_ROWS = 256, 256
-
-
-def joint_block_bytes(units: int) -> int:
-    """The joint kernel's tile memory for D units."""
-    least, per_unit, most = JOINT_BLOCK_BYTES
-    return min(most, max(least, per_unit * units))
 
 
 def as_float64_tensor(array, device=None) -> torch.Tensor:
@@ -124,7 +117,7 @@ def log_mixture_density(
     mu, logvar : tensors of shape (N, D), the mixture components
     log_weights : tensor of shape (N,), optional; uniform (-log N) when omitted
     block_bytes : memory for one tile (rows x components) of log densities (default
-        ``joint_block_bytes(D)``; ``UNIT_BLOCK_BYTES`` for the per-unit kernel)
+        ``JOINT_BLOCK_BYTES``; ``UNIT_BLOCK_BYTES`` for the per-unit kernel)
 
     Returns a float64 tensor of shape (M,). Exact (no subsampling of components); memory is
     O(block_bytes + (M + N) D). The expansion's rounding error is about 1e-16 times
@@ -142,7 +135,7 @@ def log_mixture_density(
         mu.shape[1] * LOG_2PI + logvar.sum(1) + (mu * mu * precision).sum(1)
     )
     features = torch.cat([z * z, z], dim=1)  # (M, 2D)
-    tile = _tile(z.shape[0], n, block_bytes or joint_block_bytes(mu.shape[1]), JOINT_TILE_ROWS)
+    tile = _tile(z.shape[0], n, block_bytes or JOINT_BLOCK_BYTES, JOINT_TILE_ROWS)
 
     def fill(r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
         return torch.addmm(const[c0:c1], features[r0:r1], weights[:, c0:c1])
@@ -164,11 +157,13 @@ def log_mixture_density_per_unit(
         log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
     out = torch.empty(d, z.shape[0], dtype=torch.float64, device=z.device)
     tile = _tile(z.shape[0], n, block_bytes or UNIT_BLOCK_BYTES, UNIT_TILE_ROWS)
+    # one unit's values contiguous: a column of an (N, D) array is read with stride D
+    z_t, mu_t, logvar_t = (a.T.contiguous() for a in (z, mu, logvar))
     for unit in progress.steps(range(d), d, "per-unit terms"):
-        zu, m, lv = z[:, unit], mu[:, unit], logvar[:, unit]
+        lv = logvar_t[unit]
         precision, const = torch.exp(-lv), log_weights - 0.5 * (LOG_2PI + lv)
-
-        _tiled_logsumexp(z.shape[0], n, tile, _unit_tiles(zu, m, precision, const), out[unit])
+        fill = _unit_tiles(z_t[unit], mu_t[unit], precision, const)
+        _tiled_logsumexp(z.shape[0], n, tile, fill, out[unit])
     return out.T.contiguous()
 
 
