@@ -112,7 +112,8 @@ def _entry_point(model, encode: Callable | None) -> Callable:
 def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar") -> Encoder:
     """A function mapping a batch x to ``(mu, logvar)`` of shape (batch, D).
 
-    Latents with more than one trailing dimension are flattened to D.
+    Latents with more than one trailing dimension, (C, H, W) or (T, D), are flattened to D
+    in C order; the function's ``latent_shape`` attribute keeps the layout of the last batch.
     """
     if param not in PARAMETRISATIONS:
         raise EncoderOutputError(
@@ -125,8 +126,10 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
         if mu.shape != logvar.shape:
             logvar = _broadcast(logvar, mu.shape)
         _check_batch(mu, len(x))
+        encoder.latent_shape = tuple(mu.shape[1:])
         return mu.reshape(len(x), -1), logvar.reshape(len(x), -1)
 
+    encoder.latent_shape = ()
     return encoder
 
 

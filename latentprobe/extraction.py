@@ -89,6 +89,7 @@ def _encode_batch(encoder, x: torch.Tensor, offset: int):
 class _MemorySink:
     def __init__(self):
         self.mu, self.logvar, self.labels = [], [], {}
+        self.latent_shape: tuple[int, ...] = ()
 
     def append(self, mu, logvar, labels):
         self.mu.append(mu)
@@ -145,7 +146,8 @@ def run_encoder(
     progress=False,
     side_task: Future | None = None,
 ) -> int:
-    """Encode every batch of ``source`` and hand (mu, logvar, labels) to ``sink.append``.
+    """Encode every batch of ``source`` and hand (mu, logvar, labels) to ``sink.append``;
+    ``sink.latent_shape`` gets the encoder's latent layout (before flattening).
 
     Runs in ``eval()`` mode under ``torch.inference_mode()``; returns the number of examples.
     ``side_task``: work on another thread (hashing the inputs) that torch leaves a core to.
@@ -154,6 +156,7 @@ def run_encoder(
     device = resolve_device(options.device)
     model = model.to(device).eval()
     encoder = make_encoder(model, encode=encode, param=options.param)
+    sink.latent_shape = encoder.latent_shape
     n_done = 0
     with (
         _progress(source, progress) as bar,
@@ -166,6 +169,7 @@ def run_encoder(
             mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
             _check_values(mu, logvar, n_done)
             sink.append(mu, logvar, labels)
+            sink.latent_shape = encoder.latent_shape
             n_done += len(x)
             bar.update(len(x))
     if n_done == 0:
@@ -203,6 +207,7 @@ class _Job:
             record = make_provenance(
                 self.loaded, self.source, self.options, self.seed, self.prior, digests.result()
             )
+        record["latent_shape"] = list(sink.latent_shape)
         return {**record, **(provenance or {})}
 
     def _encode(self, sink, side_task: Future) -> None:

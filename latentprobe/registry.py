@@ -59,12 +59,14 @@ INPUTS: dict[str, Need] = {
 @dataclass(frozen=True)
 class Column:
     """A per-unit column: ``key`` in the JSON rows, ``title`` in the summary table, the
-    result ``field`` (per unit) it shows, and the figure's axis ``label`` (with units)."""
+    result ``field`` (per unit) it shows, the figure's axis ``label`` (with units), and how
+    a group of units (a channel of a spatial latent) ``combine``s: "sum" or "mean"."""
 
     key: str
     title: str
     field: str
     label: str
+    combine: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ ANALYSES: dict[str, Analysis] = {
         kl.KLDivergenceResult,
         vote=kl.vote,
         summary=kl.summary_lines,
-        columns=(Column("kl", "KL", "per_unit_rate", "KL to the prior (nats)"),),
+        columns=(Column("kl", "KL", "per_unit_rate", "KL to the prior (nats)", "sum"),),
         figures=kl.figures,
     ),
     "mutual_information": Analysis(
@@ -154,7 +156,7 @@ ANALYSES: dict[str, Analysis] = {
         vote=mi.vote,
         review=mi.review,
         summary=mi.summary_lines,
-        columns=(Column("mi", "I(x;z_i)", "per_unit_mi", "I(x;z_i) (nats)"),),
+        columns=(Column("mi", "I(x;z_i)", "per_unit_mi", "I(x;z_i) (nats)", "sum"),),
     ),
     "probes": Analysis(
         "probe classifiers per label set: samples, means, units, x and prior references, "

@@ -202,6 +202,7 @@ class StatsWriter:
     def __init__(self, f: h5py.File | None = None, *, create=None, rows: int | None = None):
         self.file, self.create, self.rows = f, create, rows
         self.columns: dict[str, _Column] = {}
+        self.latent_shape: tuple[int, ...] = ()  # the encoder's layout, set by the encoder loop
 
     def _open(self, row_bytes: int) -> None:
         if self.file is None:

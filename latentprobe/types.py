@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,6 +124,26 @@ class EncoderStats:
     @property
     def n_units(self) -> int:
         return self.mu.shape[1]
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The encoder's latent layout, e.g. (C, H, W) or (T, D), flattened in C order to the
+        D units (provenance ``latent_shape``); (D,) for a flat latent or a layout that does
+        not fit D."""
+        shape = self.provenance.get("latent_shape")
+        if isinstance(shape, (list, tuple)) and all(isinstance(s, int) and s > 0 for s in shape):
+            if shape and math.prod(shape) == self.n_units:
+                return tuple(shape)
+        return (self.n_units,)
+
+    @classmethod
+    def from_latents(cls, mu, logvar, **fields) -> EncoderStats:
+        """Statistics from posteriors of any layout (N, ...) such as (N, C, H, W): flattened
+        to (N, D), the layout kept in the provenance as ``latent_shape``."""
+        mu, logvar = np.asarray(mu), np.asarray(logvar)
+        provenance = {**fields.pop("provenance", {}), "latent_shape": list(mu.shape[1:])}
+        flat = (len(mu), -1)
+        return cls(mu.reshape(flat), logvar.reshape(flat), provenance=provenance, **fields)
 
 
 def check_label_set(name: str, y, n: int) -> None:

@@ -78,7 +78,22 @@ def report_document(report) -> dict:
         "notes": list(v.notes),
         "thresholds": plain(dataclasses.asdict(v.thresholds)),
         "per_unit": unit_rows(report),
+        **_layout(report),
         "analyses": {name: result_document(r) for name, r in report.results.items()},
+    }
+
+
+def _layout(report) -> dict:
+    """For a latent with a layout (C, H, W): the shape, and the per-unit columns combined
+    per channel and per position (``groups``)."""
+    from .groups import group_rows, is_grouped
+
+    if not is_grouped(report):
+        return {}
+    return {
+        "latent_shape": list(report.stats.latent_shape),
+        "per_channel": group_rows(report, "channel"),
+        "per_position": group_rows(report, "position"),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..formatting import fmt
 from ..registry import ANALYSES
 from .document import declared_columns
+from .groups import group_rows, is_grouped
 
 INFORMATIVE = {
     True: "z carries information about x",
@@ -45,11 +46,32 @@ def unit_table(report) -> list[str]:
     return lines
 
 
+def channel_table(report) -> list[str]:
+    """Per channel of a (C, H, W)-like latent: its units' status counts and the declared
+    columns combined (sums of KL and I(x;z_i), means of the others); empty for a flat one."""
+    if not is_grouped(report):
+        return []
+    shape = " x ".join(str(s) for s in report.stats.latent_shape)
+    columns = [(c.key, f"{c.combine} {c.title}") for c, _ in declared_columns(report)]
+    header = f"{'channel':>7}  {'units':>5}  {'act/inact/coll':>14}  "
+    lines = [
+        "",
+        f"per channel (the first axis of the {shape} latent):",
+        header + "".join(f"{title:>14}  " for _, title in columns),
+    ]
+    for row in group_rows(report, "channel")[:TABLE_UNITS]:
+        counts = f"{row['active']}/{row['inactive']}/{row['collapsed']}"
+        cells = "".join(f"{fmt(row[key]):>14}  " for key, _ in columns)
+        lines.append(f"{row['channel']:>7}  {row['units']:>5}  {counts:>14}  {cells}")
+    return lines
+
+
 def summary(report, source: str) -> str:
     lines = _header(report, source)
     for name, result in report.results.items():
         if ANALYSES[name].summary:
             lines.extend(ANALYSES[name].summary(result))
+    lines.extend(channel_table(report))
     lines.append("")
     lines.extend(unit_table(report))
     lines.extend(f"note: {note}" for note in report.verdict.notes)
