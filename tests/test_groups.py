@@ -35,8 +35,9 @@ def test_the_layout_is_kept_and_flattened_in_c_order():
 
 
 def test_a_layout_that_does_not_fit_the_units_is_ignored():
-    stats = latentprobe.EncoderStats(np.zeros((5, 6)), np.zeros((5, 6)),
-                                     provenance={"latent_shape": [4, 2]})
+    stats = latentprobe.EncoderStats(
+        np.zeros((5, 6)), np.zeros((5, 6)), provenance={"latent_shape": [4, 2]}
+    )
     assert stats.latent_shape == (6,)
 
 
@@ -68,8 +69,9 @@ def test_the_summary_and_the_json_show_the_channels():
     assert "per channel (the first axis of the 3 x 2 x 4 latent):" in text
     doc = json.loads(json.dumps(report_document(report)))
     assert doc["latent_shape"] == [C, H, W] and len(doc["per_channel"]) == C
-    flat = latentprobe.analyze(latentprobe.EncoderStats(np.zeros((9, 2)), np.zeros((9, 2))),
-                               only=["active_units"])
+    flat = latentprobe.analyze(
+        latentprobe.EncoderStats(np.zeros((9, 2)), np.zeros((9, 2))), only=["active_units"]
+    )
     assert "per_channel" not in report_document(flat) and "per channel" not in summary(flat, "f")
 
 

@@ -29,9 +29,7 @@ def unit_groups(shape: tuple[int, ...], by: str) -> list[tuple[object, np.ndarra
     index = np.arange(int(np.prod(shape))).reshape(shape[0], -1)
     if by == "channel":
         return [(c, index[c]) for c in range(shape[0])]
-    return [
-        (list(np.unravel_index(p, shape[1:])), index[:, p]) for p in range(index.shape[1])
-    ]
+    return [(list(np.unravel_index(p, shape[1:])), index[:, p]) for p in range(index.shape[1])]
 
 
 def group_rows(report, by: str) -> list[dict]:
