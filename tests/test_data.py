@@ -168,3 +168,19 @@ def test_sha256_of_a_file_larger_than_the_read_buffer(tmp_path):
     payload = np.random.default_rng(0).bytes((1 << 22) * 2 + 12345)
     (tmp_path / "big.bin").write_bytes(payload)
     assert sha256_file(tmp_path / "big.bin") == hashlib.sha256(payload).hexdigest()
+
+
+def test_the_builtin_digits_are_scikit_learns():
+    """Read from scikit-learn's shipped file (without importing sklearn.datasets): the same
+    pixels, scaled to [0, 1], and the same labels as its own loader."""
+    from sklearn.datasets import load_digits
+
+    from latentprobe.data import _digits_arrays, open_data
+
+    pixels, digit = _digits_arrays()
+    reference = load_digits()
+    np.testing.assert_array_equal(pixels, reference.data)
+    np.testing.assert_array_equal(digit, reference.target)
+    x, labels = next(open_data("sklearn:digits").iter_batches(2000))
+    np.testing.assert_allclose(x.numpy(), reference.data / 16.0, rtol=1e-7)
+    np.testing.assert_array_equal(labels["digit"], reference.target)
