@@ -136,3 +136,48 @@ def test_every_analyzer_checks_its_posteriors(mu, logvar, message):
     if "logvar" not in message and "same shape" not in message:
         with pytest.raises(PosteriorError):
             active_units(mu)
+
+
+def narrow_and_far(n, m, d, logvar_range, mu_scale, seed):
+    """Posteriors both narrow and far apart, with points drawn from them: the GEMM expansion
+    loses everything to cancellation here (I(x;z) came out as -231 nats against 6.21)."""
+    rng = np.random.default_rng(seed)
+    mu = rng.uniform(-mu_scale, mu_scale, (n, d))
+    logvar = rng.uniform(*logvar_range, (n, d))
+    pick = rng.integers(0, n, m)
+    z = mu[pick] + np.exp(0.5 * logvar[pick]) * rng.normal(size=(m, d))
+    return mu, logvar, z
+
+
+def brute_direct(z, mu, logvar):
+    """float64 direct differences, (M, N, D) at once, and a log-sum-exp over N."""
+    a = -0.5 * (
+        np.log(2 * np.pi) + logvar[None] + (z[:, None] - mu[None]) ** 2 / np.exp(logvar)[None]
+    )
+    return logsumexp(a.sum(-1) - math.log(len(mu)), axis=1)
+
+
+@pytest.mark.parametrize(
+    "logvar_range, mu_scale, d",
+    [((-30, -30), 1e4, 2), ((-40, 10), 1e4, 3), ((-40, -20), 1e3, 8), ((-12, 4), 10, 16)],
+)
+def test_narrow_far_posteriors_stay_within_the_stated_tolerance(logvar_range, mu_scale, d):
+    from latentprobe.gaussian import EXPANSION_TOLERANCE
+
+    mu, logvar, z = narrow_and_far(60, 50, d, logvar_range, mu_scale, seed=d)
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    got = log_mixture_density(t(z), t(mu), t(logvar), block_bytes=8 * 20 * 16).numpy()
+    expected = brute_direct(z, mu, logvar)
+    assert np.abs(got - expected).max() <= EXPANSION_TOLERANCE + 1e-12 * np.abs(expected).max()
+
+
+def test_the_guard_is_what_keeps_the_expansion_exact(monkeypatch):
+    """Without the direct differences (tolerance infinite) the same inputs are wrong by
+    thousands of nats: the test above can fail."""
+    import latentprobe.gaussian as gaussian
+
+    mu, logvar, z = narrow_and_far(60, 50, 2, (-30, -30), 1e4, seed=2)
+    monkeypatch.setattr(gaussian, "EXPANSION_TOLERANCE", math.inf)
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    got = gaussian.log_mixture_density(t(z), t(mu), t(logvar)).numpy()
+    assert np.abs(got - brute_direct(z, mu, logvar)).max() > 1.0

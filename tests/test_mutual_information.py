@@ -234,3 +234,36 @@ def test_a_joint_term_of_minutes_is_announced_up_front(monkeypatch):
     rng = np.random.default_rng(0)
     with pytest.warns(UserWarning, match="lower --max-points"):
         mi.mutual_information(rng.normal(size=(20, 2)), np.zeros((20, 2)), max_points=40)
+
+
+# ----------------------------------------------------------------------------- numerics
+
+
+def test_narrow_far_posteriors_give_the_brute_force_information():
+    """mu spread over +-1e4 with logvar = -30: every component is separated from the others,
+    so I(x;z) = log N. The GEMM expansion alone gave -231 nats here."""
+    rng = np.random.default_rng(0)
+    n = 500
+    mu, logvar = rng.uniform(-1e4, 1e4, (n, 2)), np.full((n, 2), -30.0)
+    result = mutual_information(mu, logvar, per_unit=False)
+    assert result.nats == pytest.approx(math.log(n), abs=1e-6)
+    assert 0 <= result.ci95_low <= result.nats <= result.ci95_high <= math.log(n)
+
+
+def test_an_estimate_far_outside_its_bounds_is_not_a_number(monkeypatch):
+    mi = importlib.import_module("latentprobe.analyzers.mutual_information")
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.normal(size=(50, 2)), np.full((50, 2), -1.0)
+    monkeypatch.setattr(mi, "_log_aggregate", lambda z, *a: torch.full((len(z),), 1e3))
+    with pytest.warns(UserWarning, match="numerical failure"):
+        result = mi.mutual_information(mu, logvar, per_unit=False)
+    assert math.isnan(result.nats) and math.isnan(result.ci95_low)
+
+
+def test_a_unit_whose_components_are_identical_carries_exactly_no_information():
+    rng = np.random.default_rng(1)
+    mu, logvar = rng.normal(size=(200, 3)), np.full((200, 3), -1.0)
+    mu[:, 1], logvar[:, 1] = 0.25, 0.3
+    result = mutual_information(mu, logvar)
+    assert result.per_unit_mi[1] == 0.0 and result.per_unit_mi_stderr[1] == 0.0
+    assert result.per_unit_mi[0] > 0.1

@@ -12,6 +12,7 @@ import torch
 from ..errors import OptionsError
 from ..formatting import fmt
 from ..gaussian import (
+    EXPANSION_TOLERANCE,
     as_float64_tensor,
     as_posteriors,
     kl_diagonal_gaussians,
@@ -265,8 +266,25 @@ def _rate_terms(mu, logvar, prior: Prior, points: _Points, log_q_cond, log_q, st
     return {"rate": rate, "rate_stderr": rate_se, "marginal_kl_stderr": marginal_kl_se}
 
 
+def _within_bounds(nats: float, stderr: float, log_n: float) -> float:
+    """I(x;z) under the empirical distribution lies in [0, log N]: an estimate outside by
+    less than its noise (4 standard errors) and ``EXPANSION_TOLERANCE`` is moved to the
+    nearest bound; one further outside is a numerical failure and becomes NaN, never a
+    number, with a warning."""
+    slack = 4 * stderr + EXPANSION_TOLERANCE
+    if -slack <= nats <= log_n + slack:
+        return min(max(nats, 0.0), log_n)
+    warnings.warn(
+        f"I(x;z) came out as {nats:.6g} nats, outside [0, log N = {log_n:.3f}] by more than "
+        "its error: a numerical failure, reported as NaN; please report the statistics file",
+        stacklevel=4,
+    )
+    return math.nan
+
+
 def _result(nats, stderr, rates: dict, units: dict, points: _Points, n: int, seed: int):
     log_n = math.log(n)
+    nats = _within_bounds(nats, stderr, log_n)
     near_ceiling = bool(nats > log_n - CEILING_MARGIN)
     if near_ceiling:
         warnings.warn(
@@ -275,6 +293,8 @@ def _result(nats, stderr, rates: dict, units: dict, points: _Points, n: int, see
             stacklevel=3,
         )
     low, high = normal_interval(nats, stderr)
+    if not math.isnan(nats):
+        low, high = max(0.0, low), min(log_n, high)
     return MutualInformationResult(
         nats=nats,
         stderr=stderr,
@@ -320,6 +340,8 @@ def _per_unit_terms(
     d = mu.shape[1]
     mi = [_mean_and_stderr(log_q_units[:, i] - log_marginals[:, i], points) for i in range(d)]
     mi_values, mi_se = (np.array(v) for v in zip(*mi, strict=True))
+    same = ((mu == mu[0]) & (logvar == logvar[0])).all(dim=0).cpu().numpy()
+    mi_values[same], mi_se[same] = 0.0, 0.0  # identical components: exactly no information
     if prior.is_gaussian:
         mkl, mkl_se = _exact_unit_rates(mu, logvar, prior) - mi_values, mi_se
     else:
