@@ -33,21 +33,26 @@ def entropy_nats(y: np.ndarray) -> float:
 
 
 def bound_figures(y: np.ndarray, main: CVScore) -> dict:
-    """Chance, the accuracy's 95% Wilson interval and the bound I(z;y) >= H(y) - held-out
-    cross-entropy with its 95% interval (normal, over the N examples' losses), in nats, for
-    the sample probe ``main`` on class codes ``y`` (N,)."""
+    """Chance, the accuracy's 95% Wilson interval and the bound on I(z;y), in nats, for the
+    sample probe ``main`` on class codes ``y`` (N,).
+
+    H(y) - held-out cross-entropy is below I(z;y) only in expectation (the point estimate
+    exceeded a known I(z;y) in 17 of 40 seeds); the reported bound is the lower end of its
+    95% interval (normal, over the N examples' losses), and at least 0, which exceeded it in
+    2 of 40."""
     n = len(y)
     entropy = entropy_nats(y)
     cross_entropy = float(main.example_loss.mean())
-    bound = entropy - cross_entropy
+    estimate = entropy - cross_entropy
     stderr = float(main.example_loss.std(ddof=1)) / math.sqrt(n)
+    interval = list(normal_interval(estimate, stderr))
     return dict(
         chance=float(np.bincount(y).max() / n),
         accuracy_ci95=list(wilson_interval(main.score * n, n)),
         cross_entropy_nats=cross_entropy,
         class_entropy_nats=entropy,
-        mi_lower_bound_nats=bound,
-        mi_lower_bound_ci95=list(normal_interval(bound, stderr)),
+        mi_lower_bound_nats=max(0.0, interval[0]),
+        mi_lower_bound_ci95=interval,
     )
 
 

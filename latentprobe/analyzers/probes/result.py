@@ -46,8 +46,12 @@ class ProbeSetResult(Result):
         "refitted for every permutation)"
     )
     class_entropy_nats: float = quantity("H(y), plug-in", "nats")
-    mi_lower_bound_nats: float = quantity("I(z;y) >= H(y) - cross-entropy", "nats")
-    mi_lower_bound_ci95: list[float] = quantity("95% interval of the bound", "nats")
+    mi_lower_bound_nats: float = quantity(
+        "I(z;y) >= this: the lower end of mi_lower_bound_ci95, at least 0", "nats"
+    )
+    mi_lower_bound_ci95: list[float] = quantity(
+        "95% interval of H(y) - held-out cross-entropy (below I(z;y) in expectation)", "nats"
+    )
     control_accuracy: float = quantity(
         "linear probe on a control task (labels per k-means cluster of x, same label distribution)"
     )
