@@ -114,6 +114,7 @@ def _run_mi(inputs, options, seed):
         max_points=options.max_points,
         per_unit=options.per_unit,
         per_unit_max_points=options.per_unit_max_points,
+        growth=options.growth,
         seed=seed,
     )
 

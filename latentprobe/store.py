@@ -372,8 +372,21 @@ def read_result(group: h5py.Group, cls: type, version: int = SCHEMA_VERSION):
     values = {
         f.name: _read_field(group, f.name, kinds[f.name], cls, version)
         for f in dataclasses.fields(cls)
+        if _stored(group, f, kinds[f.name], version)
     }
     return cls(**values)
+
+
+def _stored(group: h5py.Group, f: dataclasses.Field, kind: str, version: int) -> bool:
+    """Whether the file holds the field; a field added after the file was written, with a
+    default, is absent and reads as its default (one without a default must be there)."""
+    has_default = (
+        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    )
+    if not has_default:
+        return True
+    name = RENAMED_SINCE_1.get(f.name, f.name) if version == 1 else f.name
+    return name in (group if kind in ("array", "results") else group.attrs)
 
 
 # --------------------------------------------------------------------------- verdict

@@ -14,6 +14,7 @@ from scipy.special import logsumexp
 from latentprobe.analyzers import mutual_information
 from latentprobe.errors import OptionsError, PosteriorError
 from latentprobe.types import Prior
+from latentprobe.verdict import Verdict
 
 N = 10_000
 
@@ -267,3 +268,45 @@ def test_a_unit_whose_components_are_identical_carries_exactly_no_information():
     result = mutual_information(mu, logvar)
     assert result.per_unit_mi[1] == 0.0 and result.per_unit_mi_stderr[1] == 0.0
     assert result.per_unit_mi[0] > 0.1
+
+
+# ----------------------------------------------------------------------------- finite N
+
+
+def linear_gaussian_posteriors(n: int, d: int, nats_per_unit: float, seed: int):
+    """x ~ N(0, I), z | x ~ N(a x, 1): the population I(x;z) is d * nats_per_unit."""
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    return math.sqrt(math.exp(2 * nats_per_unit) - 1) * x, np.zeros((n, d))
+
+
+@pytest.mark.parametrize("n, d", [(500, 16), (2000, 16)])
+def test_a_dataset_that_caps_the_estimate_is_flagged_with_its_growth(n, d):
+    """Population I = 6 nats: the empirical estimand is far below (about 4.6 at N = 500,
+    5.3 at N = 2,000), well away from log N, so the near-ceiling flag said nothing."""
+    for seed in range(5):
+        mu, logvar = linear_gaussian_posteriors(n, d, 6 / d, seed)
+        result = mutual_information(mu, logvar, per_unit=False, seed=seed)
+        assert result.capped_by_data and not result.near_ceiling
+        assert result.growth_examples == [n // 4, n // 2, n]
+        quarter, half, whole = result.growth_nats
+        assert quarter < half < whole == result.nats < 6.0
+
+
+@pytest.mark.parametrize("n, d, nats", [(4000, 2, 0.5), (2000, 4, 0.08)])
+def test_a_dataset_large_enough_for_its_information_is_not_flagged(n, d, nats):
+    for seed in range(5):
+        mu, logvar = linear_gaussian_posteriors(n, d, nats / d, seed)
+        result = mutual_information(mu, logvar, per_unit=False, seed=seed)
+        assert not result.capped_by_data
+        assert result.nats == pytest.approx(nats, abs=5 * result.stderr + 0.02)
+
+
+def test_the_growth_note_and_the_estimand_reach_the_summary():
+    mi = importlib.import_module("latentprobe.analyzers.mutual_information")
+    mu, logvar = linear_gaussian_posteriors(500, 16, 6 / 16, 1)
+    result = mi.mutual_information(mu, logvar, per_unit=False, seed=1)
+    lines = mi.summary_lines(result)
+    assert "estimand: I(x;z) under the empirical distribution of these 500 examples" in lines[1]
+    assert "by number of examples 125:" in lines[1]
+    verdict = Verdict("healthy", True, ("active",) * 16)
+    assert any("the dataset caps the estimate" in note for note in mi.review(result, verdict).notes)

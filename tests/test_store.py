@@ -150,3 +150,27 @@ def test_only_the_store_names_hdf5_paths():
             assert '"encoder/mu"' not in text and '"encoder/logvar"' not in text, path
         if path.name not in ("store.py", "hdf5.py"):
             assert "import h5py" not in text.replace("    import h5py", ""), path
+
+
+def test_a_field_added_after_a_report_was_written_reads_as_its_default(tmp_path):
+    """Reports written before the growth check lack its three fields: they read as their
+    defaults (empty, False) instead of as a damaged file."""
+    import json
+
+    import h5py
+    import numpy as np
+
+    import latentprobe
+
+    rng = np.random.default_rng(0)
+    stats = latentprobe.EncoderStats(rng.normal(size=(40, 2)), np.full((40, 2), -1.0))
+    latentprobe.analyze(stats, only=["mutual_information"]).write(tmp_path / "r.h5")
+    with h5py.File(tmp_path / "r.h5", "a") as f:
+        group = f["analyses/mutual_information"]
+        kinds = json.loads(group.attrs["field_kinds"])
+        for name in ("growth_examples", "growth_nats", "capped_by_data"):
+            del group.attrs[name]
+            kinds.pop(name)
+        group.attrs["field_kinds"] = json.dumps(kinds)
+    result = latentprobe.Report.read(tmp_path / "r.h5").results["mutual_information"]
+    assert result.growth_nats == [] and result.capped_by_data is False

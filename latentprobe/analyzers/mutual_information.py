@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -49,6 +50,12 @@ class MutualInformationOptions(Options):
         "Also estimate I(x;z_i), KL(q(z_i) || p(z_i)) and the TC.",
         flag="--unit-terms",
     )
+    growth: bool = option(
+        True,
+        "Re-estimate I(x;z) on random quarters and halves of the examples: a growing "
+        "estimate means the dataset caps it.",
+        flag="--growth-check",
+    )
     per_unit_max_points: int | None = option(
         None,
         "At most this many evaluation points for the per-unit terms and the TC. Default: "
@@ -87,6 +94,20 @@ class MutualInformationResult(Result):
     n_points_per_unit: int = quantity("evaluation points z for the per-unit terms and TC")
     stderr_method: str = quantity("how stderr was estimated (see docs/report-format.md)")
     seed: int = quantity("seed of the sampled z")
+    growth_examples: list[int] = quantity(
+        "numbers of examples of the growth check: N/4, N/2, N (empty when not run)",
+        default_factory=list,
+    )
+    growth_nats: list[float] = quantity(
+        "I(x;z) of random quarters and halves of the examples, and of all of them",
+        "nats",
+        default_factory=list,
+    )
+    capped_by_data: bool = quantity(
+        "I(x;z) of all N examples exceeds that of a quarter of them by more than 3 standard "
+        "errors (and 0.01 nats): the dataset caps the empirical estimand",
+        default=False,
+    )
 
 
 #: The cost model behind the default numbers of evaluation points, measured on a 2-core
@@ -100,6 +121,9 @@ UNIT_TRIPLE_NS = 1.7
 JOINT_BUDGET_NS, UNIT_FLOOR_NS, MIN_EXAMPLES = 6e9, 1e9, 100
 #: A joint term expected to take longer than this is announced up front.
 LONG_SECONDS = 60.0
+#: The growth check runs from 4 x this many examples; a rise from N/2 to N smaller than
+#: this (nats) is not called capped however small its error.
+MIN_GROWTH_EXAMPLES, GROWTH_MIN_NATS = 50, 0.01
 
 
 def joint_pair_ns(units: int) -> float:
@@ -177,6 +201,7 @@ def mutual_information(
     max_points: int | None = DEFAULTS.max_points,
     per_unit: bool = DEFAULTS.per_unit,
     per_unit_max_points: int | None = DEFAULTS.per_unit_max_points,
+    growth: bool = DEFAULTS.growth,
     seed: int = 0,
     block_bytes: int | None = None,
 ) -> MutualInformationResult:
@@ -233,7 +258,42 @@ def mutual_information(
         )
     else:
         units = _no_per_unit_terms(mu.shape[1])
-    return _result(nats, stderr, rates, units, points, mu.shape[0], seed)
+    result = _result(nats, stderr, rates, units, points, mu.shape[0], seed)
+    if not growth or mu.shape[0] < 4 * MIN_GROWTH_EXAMPLES:
+        return result
+    return _with_growth(result, mu, logvar, points, log_q_units.sum(1), block_bytes, rng)
+
+
+def _subset_information(mu, logvar, points: _Points, log_q_cond, examples, block_bytes):
+    """(I(x;z), stderr) as if the dataset were only ``examples`` (sorted indices): the points
+    drawn from those examples against the mixture of their posteriors alone."""
+    keep = torch.as_tensor(np.isin(points.index.cpu().numpy(), examples), device=mu.device)
+    chosen = torch.as_tensor(examples, device=mu.device)
+    log_q = log_mixture_density(points.z[keep], mu[chosen], logvar[chosen], block_bytes=block_bytes)
+    rows = int(keep.sum()) // points.draws
+    subset = _Points(points.z[keep], points.index[keep], rows, points.draws, points.full)
+    return _mean_and_stderr(log_q_cond[keep] - log_q, subset)
+
+
+def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, rng):
+    """The result with I(x;z) re-estimated on a random quarter and half of the examples
+    (nested, at about 5/16 of the joint term's cost), and whether it grows with N."""
+    n = mu.shape[0]
+    order = rng.permutation(n)
+    sizes = [n // 4, n // 2]
+    figures = [
+        _subset_information(mu, logvar, points, log_q_cond, np.sort(order[:k]), block_bytes)
+        for k in sizes
+    ]
+    (quarter, quarter_se), (half, _) = figures
+    rise = result.nats - quarter
+    capped = bool(rise > max(GROWTH_MIN_NATS, 3 * math.hypot(result.stderr, quarter_se)))
+    return dataclasses.replace(
+        result,
+        growth_examples=[*sizes, n],
+        growth_nats=[quarter, half, result.nats],
+        capped_by_data=capped,
+    )
 
 
 def _warn_if_long(n_points: int, n: int, units: int) -> None:
@@ -403,6 +463,14 @@ def review(result: MutualInformationResult, verdict: Verdict) -> Review:
             "some units look active but the interval on I(x;z) does not clear the "
             "threshold: treat them with caution"
         )
+    if result.capped_by_data:
+        quarter, half, whole = result.growth_nats
+        notes.append(
+            f"I(x;z) grows with the number of examples ({result.growth_examples[0]:,}: "
+            f"{quarter:.3f}, {result.growth_examples[1]:,}: {half:.3f}, all "
+            f"{result.growth_examples[2]:,}: {whole:.3f} nats): the dataset caps the "
+            "estimate; the model's population value is higher"
+        )
     if result.near_ceiling:
         notes.append(
             f"I(x;z) = {result.nats:.3f} nats is within {CEILING_MARGIN} nats of log N = "
@@ -416,10 +484,22 @@ def summary_lines(result: MutualInformationResult) -> list[str]:
     return [
         f"I(x;z) = {fmt(r.nats)} +- {fmt(r.stderr)} nats (95% CI {fmt(r.ci95_low)} to "
         f"{fmt(r.ci95_high)}; ceiling log N = {fmt(r.log_n, 3)}; {_points_text(r)})",
+        f"estimand: I(x;z) under the empirical distribution of these {r.n_examples:,} "
+        f"examples (at most log N; below the model's population value when N caps it)"
+        + _growth_text(r),
         f"decomposition at these points: R {_with_error(r.rate, r.rate_stderr)} = I(x;z) "
         f"{fmt(r.nats)} + KL(q(z)||p(z)) {_with_error(r.marginal_kl, r.marginal_kl_stderr)}; "
         f"total correlation {_with_error(r.total_correlation, r.total_correlation_stderr)}",
     ]
+
+
+def _growth_text(r: MutualInformationResult) -> str:
+    if not r.growth_nats:
+        return ""
+    pairs = ", ".join(
+        f"{k:,}: {fmt(v, 3)}" for k, v in zip(r.growth_examples, r.growth_nats, strict=True)
+    )
+    return f"; by number of examples {pairs} nats"
 
 
 def _points_text(r: MutualInformationResult) -> str:
