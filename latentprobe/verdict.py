@@ -12,6 +12,12 @@ Unit statuses (thresholds are options, defaults below):
   threshold, 0.01) stands in for it.
 - ``active``: otherwise.
 
+When a direct measure of I(x;z_i) with an interval ran (the mutual information's per-unit
+terms), its interval decides first: a unit whose interval lies above ``mi_threshold`` is
+``active`` (a rare shift of a few examples can leave 99% of the per-example KLs near 0 and
+still carry information), one whose interval lies below it is ``collapsed`` or ``inactive``
+by the rules above, and one whose interval straddles the threshold is ``undetermined``.
+
 Model: ``z_informative`` is true when the lower end of the 95% interval on I(x;z) exceeds
 ``mi_threshold``, false when it does not, None without that analysis. The model is
 ``collapsed`` when no unit is active and z is not informative, ``healthy`` when every unit is
@@ -32,8 +38,13 @@ import numpy as np
 
 from .options import Options, option
 
-STATUSES = ("active", "inactive", "collapsed")
-STATUS_COLOURS = {"active": "tab:green", "inactive": "tab:orange", "collapsed": "tab:red"}
+STATUSES = ("active", "inactive", "collapsed", "undetermined")
+STATUS_COLOURS = {
+    "active": "tab:green",
+    "inactive": "tab:orange",
+    "collapsed": "tab:red",
+    "undetermined": "tab:gray",
+}
 
 
 @dataclass(frozen=True)
@@ -58,13 +69,15 @@ class Evidence:
     """One analysis's vote. Masks have shape (D,); None means "no opinion".
 
     ``uninformative`` masks from a direct measure of I(x;z_i) win over a ``proxy`` (the
-    variance of the means).
+    variance of the means). A direct measure with intervals also gives ``shown_informative``
+    (interval above the threshold); its units that are neither are undetermined.
     """
 
     collapsed: np.ndarray | None = None
     uninformative: np.ndarray | None = None
     proxy: bool = False
     informative: bool | None = None
+    shown_informative: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,20 @@ def _collapsed(votes: dict, n_units: int) -> np.ndarray:
     return np.logical_or.reduce(masks) if masks else np.zeros(n_units, bool)
 
 
+def _statuses(collapsed: np.ndarray, uninformative: np.ndarray, source) -> tuple[str, ...]:
+    """Each unit's status; with intervals from the deciding measure, they decide first."""
+    shown = getattr(source, "shown_informative", None)
+    if shown is None:
+        return tuple(
+            "collapsed" if c else "inactive" if u else "active"
+            for c, u in zip(collapsed, uninformative, strict=True)
+        )
+    return tuple(
+        "active" if s else ("collapsed" if c else "inactive") if u else "undetermined"
+        for c, u, s in zip(collapsed, uninformative, shown, strict=True)
+    )
+
+
 def _informative(votes: dict) -> bool | None:
     opinions = [v.informative for v in votes.values() if v.informative is not None]
     return all(opinions) if opinions else None
@@ -140,10 +167,7 @@ def decide(
     votes = {n: analyses[n].vote(r, t) for n, r in results.items() if analyses[n].vote}
     source = _uninformative_source(votes)
     uninformative = votes[source].uninformative if source else np.zeros(n_units, bool)
-    status = tuple(
-        "collapsed" if c else "inactive" if u else "active"
-        for c, u in zip(_collapsed(votes, n_units), uninformative, strict=True)
-    )
+    status = _statuses(_collapsed(votes, n_units), uninformative, votes.get(source))
     informative = _informative(votes)
     basis = _basis(votes, source)
     draft = Verdict(_model(status, informative), informative, status, t, basis=basis)

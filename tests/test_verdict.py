@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from linear_gaussian import example
 
@@ -55,7 +57,8 @@ def test_thresholds_are_options():
     logvar = np.zeros((n, 1))
     assert verdict_for(mu, logvar).unit_status == ("collapsed",)
     strict = verdict_for(mu, logvar, thresholds=Thresholds(kl_threshold=1e-5, mi_threshold=1e-4))
-    assert strict.unit_status == ("active",)
+    # 0.00125 nats is not shown above 1e-4 by this interval: no longer collapsed, undetermined
+    assert strict.unit_status == ("undetermined",)
 
 
 def test_means_that_vary_below_the_noise_are_noted():
@@ -114,3 +117,55 @@ def test_the_varying_means_note_needs_a_direct_measure():
     assert proxy_only.unit_status == ("collapsed",) and proxy_only.notes == ()
     with_mi = verdict_for(mu, logvar)
     assert any("far below the posterior noise" in note for note in with_mi.notes)
+
+
+def _planted(n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Unit 0: 0.9% of the examples shifted by 4 prior standard deviations, the rest exactly
+    the prior (I about 0.04 nats, yet 99.1% of the per-example KLs are 0); unit 1: exactly
+    the prior; unit 2: a constant mean 0.5 (KL > 0, no information); unit 3: informative."""
+    rng = np.random.default_rng(11)
+    mu, logvar = np.zeros((n, 4)), np.zeros((n, 4))
+    mu[: int(0.009 * n), 0] = 4.0
+    mu[:, 2] = 0.5
+    mu[:, 3], logvar[:, 3] = rng.normal(size=n), -2.0
+    return mu, logvar
+
+
+def _verdict_with_seed(mu, logvar, seed: int):
+    results = {
+        "kl_divergence": kl_divergence(mu, logvar),
+        "mutual_information": mutual_information(mu, logvar, seed=seed),
+    }
+    return decide(mu.shape[1], results, analyses=ANALYSES)
+
+
+def test_a_rare_shift_that_carries_information_is_not_called_collapsed():
+    """The collapsed rule alone (99% of per-example KLs below 0.01) called unit 0 collapsed
+    in every seed although its information is tens of standard errors above the threshold."""
+    mu, logvar = _planted()
+    for seed in range(5):
+        assert _verdict_with_seed(mu, logvar, seed).unit_status[0] == "active"
+
+
+def test_the_same_planted_configuration_gets_the_same_statuses_in_every_seed():
+    mu, logvar = _planted()
+    statuses = {_verdict_with_seed(mu, logvar, seed).unit_status for seed in range(10)}
+    assert statuses == {("active", "collapsed", "inactive", "active")}
+
+
+def test_a_unit_whose_interval_straddles_the_threshold_is_undetermined():
+    from latentprobe.analyzers.mutual_information import MutualInformationResult
+
+    fields = {f.name: 0 for f in dataclasses.fields(MutualInformationResult)}
+    fields.update(
+        per_unit_mi=np.array([0.011, 0.05, 0.001]),
+        per_unit_mi_stderr=np.array([0.002, 0.002, 0.002]),
+        ci95_low=0.02,
+    )
+    vote = ANALYSES["mutual_information"].vote(MutualInformationResult(**fields), Thresholds())
+    verdict = decide(
+        3, {"mutual_information": MutualInformationResult(**fields)}, analyses=ANALYSES
+    )
+    assert list(vote.shown_informative) == [False, True, False]
+    assert verdict.unit_status == ("undetermined", "active", "inactive")
+    assert verdict.model == "partially_collapsed"

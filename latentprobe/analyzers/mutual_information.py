@@ -25,7 +25,7 @@ from ..gaussian import (
 from ..options import Options, option
 from ..types import Prior
 from ..verdict import Evidence, Review, Thresholds, Verdict
-from .intervals import normal_interval, paired_stderr
+from .intervals import Z95, normal_interval, paired_stderr
 from .result import Result, quantity
 
 CEILING_MARGIN = 0.5
@@ -442,12 +442,19 @@ def _stderr_method(points: _Points) -> str:
 
 
 def vote(result: MutualInformationResult, thresholds: Thresholds) -> Evidence:
-    """The direct measure: units with I(x;z_i) below the threshold carry no information (when
-    the per-unit terms ran); z is informative when the interval clears the threshold."""
-    units = result.per_unit_mi
-    uninformative = units < thresholds.mi_threshold if np.isfinite(units).all() else None
+    """The direct measure, with its intervals: a unit carries no information when the upper
+    end of its 95% interval on I(x;z_i) is below the threshold, shown information when the
+    lower end is above it (when the per-unit terms ran); z is informative when the interval
+    on I(x;z) clears the threshold."""
     informative = bool(result.ci95_low > thresholds.mi_threshold)
-    return Evidence(uninformative=uninformative, informative=informative)
+    units, half = result.per_unit_mi, Z95 * result.per_unit_mi_stderr
+    if not (np.isfinite(units).all() and np.isfinite(half).all()):
+        return Evidence(informative=informative)
+    return Evidence(
+        uninformative=units + half < thresholds.mi_threshold,
+        shown_informative=units - half > thresholds.mi_threshold,
+        informative=informative,
+    )
 
 
 def review(result: MutualInformationResult, verdict: Verdict) -> Review:

@@ -72,6 +72,7 @@ def report_document(report) -> dict:
         "units": "nats",
         "active_units": v.units_with("active"),
         "inactive_units": v.units_with("inactive"),
+        "undetermined_units": v.units_with("undetermined"),
         "collapsed_units": v.units_with("collapsed"),
         "agreement": dict(v.agreement),
         "basis": dict(v.basis),

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..verdict import STATUSES
 from .document import declared_columns, plain
-
-STATUSES = ("active", "inactive", "collapsed")
 
 
 def is_grouped(report) -> bool:

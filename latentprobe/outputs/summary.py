@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..formatting import fmt
 from ..registry import ANALYSES
+from ..verdict import STATUSES
 from .document import declared_columns
 from .groups import group_rows, is_grouped
 
@@ -16,7 +17,8 @@ INFORMATIVE = {
 
 def _header(report, source: str) -> list[str]:
     v = report.verdict
-    counts = ", ".join(f"{len(v.units_with(s))} {s}" for s in ("active", "inactive", "collapsed"))
+    shown = [s for s in STATUSES if s != "undetermined" or v.units_with(s)]
+    counts = ", ".join(f"{len(v.units_with(s))} {s}" for s in shown)
     return [
         f"latentprobe: {source} ({report.stats.n_examples:,} examples, "
         f"{report.stats.n_units} latent units; all figures in nats)",
