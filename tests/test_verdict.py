@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 from linear_gaussian import example
@@ -169,3 +170,28 @@ def test_a_unit_whose_interval_straddles_the_threshold_is_undetermined():
     assert list(vote.shown_informative) == [False, True, False]
     assert verdict.unit_status == ("undetermined", "active", "inactive")
     assert verdict.model == "partially_collapsed"
+
+
+def test_a_rare_feature_of_one_unit_gets_no_misleading_note():
+    """One unit, 8 of 1,000 examples moved by 4 prior standard deviations (I about 0.04
+    nats): the summary said the information was "spread thinly over several units" (there is
+    one) and that the means "move at a scale far below the posterior noise" (they move by 4);
+    the quarters of the data hold about 2 of the 8 examples each, which is no sign that the
+    dataset caps the estimate."""
+    n = 1000
+    mu, logvar = np.zeros((n, 1)), np.zeros((n, 1))
+    mu[:8, 0] = 4.0
+    verdict = verdict_for(mu, logvar)
+    assert verdict.unit_status == ("active",) and verdict.z_informative
+    assert verdict.notes == ()
+
+
+def test_information_spread_over_many_weak_units_is_noted():
+    """Ten units with 0.003 nats each, every one shown below the threshold, z informative:
+    the note that says the information is spread thinly is true here."""
+    rng = np.random.default_rng(0)
+    n, d = 4000, 10
+    mu = math.sqrt(math.exp(0.006) - 1) * rng.normal(size=(n, d))
+    verdict = verdict_for(mu, np.zeros((n, d)))
+    assert set(verdict.unit_status) == {"inactive"} and verdict.z_informative
+    assert any("spread thinly over several units" in note for note in verdict.notes)

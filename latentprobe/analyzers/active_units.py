@@ -72,14 +72,17 @@ def vote(result: ActiveUnitsResult, thresholds: Thresholds) -> Evidence:
 def review(result: ActiveUnitsResult, verdict: Verdict) -> Review:
     """A note when a direct measure of information found none in units whose means vary."""
     direct = verdict.basis.get("uninformative") and not verdict.basis["uninformative_is_proxy"]
-    disagree = [i for i, s in enumerate(verdict.unit_status) if s != "active" and result.active[i]]
+    shown_below = ("inactive", "collapsed")
+    disagree = [
+        i for i, s in enumerate(verdict.unit_status) if s in shown_below and result.active[i]
+    ]
     if not (direct and disagree):
         return Review()
     return Review(
         notes=(
             f"units {disagree} have varying means (active by the variance criterion) but "
-            "the verdict does not count them active: their means move at a scale far below "
-            "the posterior noise",
+            "their information is shown below the threshold: their means move at a scale "
+            "far below the posterior noise",
         )
     )
 
