@@ -22,14 +22,30 @@ def significant(result: ProbeSetResult, alpha: float = ALPHA) -> bool:
     return not result.skipped and result.p_value < alpha and result.accuracy > result.chance
 
 
+def found_information(probed: dict[str, ProbeSetResult], alpha: float = ALPHA) -> list[str]:
+    """The label sets whose sample probe beats chance with its p-value Holm-adjusted over
+    all the label sets probed: with several label sets, one model-level decision stays at
+    a family-wise error rate of ``alpha``."""
+    from .discriminants import holm
+
+    names = sorted(probed)
+    adjusted = holm(np.array([probed[n].p_value for n in names]))
+    return [
+        n
+        for n, p in zip(names, adjusted, strict=True)
+        if p < alpha and probed[n].accuracy > probed[n].chance
+    ]
+
+
 def review(result: ProbesResult, verdict: Verdict) -> Review:
     """Probes are a second line of evidence: label information found in samples z means z
     carries information about x (I(z;y) <= I(z;x)), so it must agree with the interval on
-    I(x;z). No review without that interval or without a label set probed."""
+    I(x;z). Found means significant after Holm's correction over the label sets. No review
+    without that interval or without a label set probed."""
     probed = {n: r for n, r in result.label_sets.items() if not r.skipped}
     if verdict.z_informative is None or not probed:
         return Review()
-    found = sorted(n for n, r in probed.items() if significant(r))
+    found = found_information(probed)
     if found and not verdict.z_informative:
         note = (
             f"probes on samples find information about {found} although the interval "
