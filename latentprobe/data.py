@@ -363,9 +363,10 @@ def _open_pt(path: Path, x_key, labels_keys) -> DataSource:
 def _open_h5(path: Path, inner: str | None, x_key, labels_keys) -> DataSource:
     import h5py
 
-    from .hdf5 import damage_as, refuse_foreign, unwritten
+    from .hdf5 import damage_as, refuse_crashing, refuse_foreign, unwritten
 
     remedy = "pass a valid HDF5 file"
+    refuse_crashing(path, DataError, remedy)
     try:
         opened = h5py.File(path, "r")
     except OSError as e:

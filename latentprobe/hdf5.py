@@ -14,6 +14,7 @@ before reading.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -92,3 +93,45 @@ def unwritten(dataset: h5py.Dataset) -> bool:
         return False  # contiguous or compact storage is allocated whole
     per_axis = (-(-n // c) for n, c in zip(dataset.shape, dataset.chunks, strict=True))
     return dataset.id.get_num_chunks() < math.prod(per_axis)
+
+
+def _touch(path) -> None:
+    """Open ``path`` and read what a reader reads first: every attribute's value, and the
+    first element of every dataset (not the data: this must stay cheap)."""
+    with h5py.File(path, "r") as f:
+
+        def visit(name: str, obj) -> None:
+            for key in obj.attrs:
+                obj.attrs[key]
+            if isinstance(obj, h5py.Dataset) and obj.size:
+                obj[(0,) * obj.ndim]
+
+        for key in f.attrs:
+            f.attrs[key]
+        f.visititems(visit)
+
+
+def crash_signal(path) -> int | None:
+    """The signal that killed a forked child reading ``path`` with ``_touch``, or None. A
+    damaged file can crash the HDF5 library itself (a segmentation fault on a corrupt
+    variable-length string heap, found by the byte-mutation fuzz): trying it in a child
+    first turns that into an error the caller can report. None where fork is missing."""
+    if not hasattr(os, "fork"):
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child: never return into the caller's code
+        try:
+            _touch(path)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+
+
+def refuse_crashing(path, error: type[Exception], remedy: str) -> None:
+    """Raise ``error`` when reading ``path`` crashes the HDF5 library (see crash_signal)."""
+    signum = crash_signal(path)
+    if signum is not None:
+        raise error(
+            f"{path} is damaged: reading it crashed the HDF5 library (signal {signum}); {remedy}"
+        )

@@ -28,7 +28,7 @@ from . import memory
 from .analyzers.result import field_kinds, nested_type
 from .atomic import atomic_path, reserve
 from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
-from .hdf5 import damage_as, declared_bytes, refuse_foreign
+from .hdf5 import damage_as, declared_bytes, refuse_crashing, refuse_foreign
 from .types import EncoderStats, Prior
 from .verdict import STATUS_COLOURS, Thresholds, Verdict
 
@@ -63,6 +63,7 @@ class open_latentprobe_file:
     def __enter__(self) -> h5py.File:
         if not self.path.is_file():
             raise StatsFileError(f"stats file not found: {self.path}")
+        refuse_crashing(self.path, StatsFileError, "use an intact copy or re-extract it")
         try:
             self.file = h5py.File(self.path, "r")
         except OSError as e:

@@ -588,3 +588,17 @@ def test_a_report_whose_arrays_disagree_is_refused_on_reading(key, path, value, 
         _inconsistent(key, path, value, f)
     with pytest.raises(latentprobe.errors.StatsFileError, match=f"{OUT}.*{fragment}"):
         latentprobe.Report.read(OUT)
+
+
+def test_a_report_that_crashes_the_hdf5_library_is_refused(tmp_path):
+    """Mutant 45 of the report fuzz with seed 77 corrupts a variable-length string attribute
+    of /verdict: h5py's read of it killed the process (segmentation fault). It is tried in a
+    forked child first, and refused."""
+    rng = np.random.default_rng(77)
+    original = FUZZ.TARGETS["report"].write(tmp_path)
+    data = original.read_bytes()
+    for _ in range(46):
+        mutant = FUZZ.mutate(data, rng)
+    (tmp_path / "m.h5").write_bytes(mutant)
+    with pytest.raises(latentprobe.errors.StatsFileError, match="crashed the HDF5 library"):
+        latentprobe.Report.read(tmp_path / "m.h5")
