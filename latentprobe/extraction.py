@@ -156,7 +156,6 @@ def run_encoder(
     device = resolve_device(options.device)
     model = model.to(device).eval()
     encoder = make_encoder(model, encode=encode, param=options.param)
-    sink.latent_shape = encoder.latent_shape
     n_done = 0
     with (
         _progress(source, progress) as bar,
@@ -169,11 +168,11 @@ def run_encoder(
             mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
             _check_values(mu, logvar, n_done)
             sink.append(mu, logvar, labels)
-            sink.latent_shape = encoder.latent_shape
             n_done += len(x)
             bar.update(len(x))
     if n_done == 0:
         raise DataError(f"{source.description} holds no examples; pass non-empty data")
+    sink.latent_shape = encoder.latent_shape
     return n_done
 
 

@@ -119,7 +119,7 @@ def _collapsed(votes: dict, n_units: int) -> np.ndarray:
 
 def _statuses(collapsed: np.ndarray, uninformative: np.ndarray, source) -> tuple[str, ...]:
     """Each unit's status; with intervals from the deciding measure, they decide first."""
-    shown = getattr(source, "shown_informative", None)
+    shown = source.shown_informative if source is not None else None
     if shown is None:
         return tuple(
             "collapsed" if c else "inactive" if u else "active"

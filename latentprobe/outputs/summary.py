@@ -55,16 +55,17 @@ def channel_table(report) -> list[str]:
         return []
     shape = " x ".join(str(s) for s in report.stats.latent_shape)
     columns = [(c.key, f"{c.combine} {c.title}") for c, _ in declared_columns(report)]
-    header = f"{'channel':>7}  {'units':>5}  {'act/inact/coll':>14}  "
+    counted = "/".join(s[:5] for s in STATUSES)
+    header = f"{'channel':>7}  {'units':>5}  {counted:>26}  "
     lines = [
         "",
         f"per channel (the first axis of the {shape} latent):",
         header + "".join(f"{title:>14}  " for _, title in columns),
     ]
     for row in group_rows(report, "channel")[:TABLE_UNITS]:
-        counts = f"{row['active']}/{row['inactive']}/{row['collapsed']}"
+        counts = "/".join(str(row[s]) for s in STATUSES)
         cells = "".join(f"{fmt(row[key]):>14}  " for key, _ in columns)
-        lines.append(f"{row['channel']:>7}  {row['units']:>5}  {counts:>14}  {cells}")
+        lines.append(f"{row['channel']:>7}  {row['units']:>5}  {counts:>26}  {cells}")
     return lines
 
 
