@@ -93,7 +93,8 @@ def _tile(n_rows: int, n_cols: int, tile_bytes: int, most_rows: int) -> tuple[in
 def _tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out, what=None):
     """out[r] = log sum_c exp(a[r, c]) where ``fill(r0, r1, c0, c1)`` returns the tile
     a[r0:r1, c0:c1] (a fresh tensor, consumed); tiles along c are merged with a running
-    maximum, so no row of a is ever held whole. ``what`` names the progress bar, if any."""
+    maximum, so no row of a is ever held whole; a row of -inf gives -inf. ``what`` names
+    the progress bar, if any."""
     rows, cols = tile
     starts = range(0, n_rows, rows)
     for r0 in starts if what is None else progress.steps(starts, len(starts), what):
@@ -103,6 +104,7 @@ def _tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out,
         for c0 in range(0, n_cols, cols):
             block = fill(r0, r1, c0, min(n_cols, c0 + cols))
             new_top = torch.maximum(top, block.max(dim=1).values)
+            new_top.nan_to_num_(neginf=0.0)  # a row of -inf so far: keep total at 0, not NaN
             total.mul_(torch.exp(top - new_top))
             total.add_(block.sub_(new_top[:, None]).exp_().sum(dim=1))
             top = new_top
@@ -111,7 +113,7 @@ def _tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out,
 
 
 def log_mixture_density(
-    z, mu, logvar, log_weights=None, *, block_bytes: int | None = None
+    z, mu, logvar, log_weights=None, *, block_bytes: int | None = None, exclude=None
 ) -> torch.Tensor:
     """log sum_n w_n N(z_m; mu_n, diag e^logvar_n) for every row z_m, in nats.
 
@@ -122,6 +124,8 @@ def log_mixture_density(
     log_weights : tensor of shape (N,), optional; uniform (-log N) when omitted
     block_bytes : memory for one tile (rows x components) of log densities (default
         ``JOINT_BLOCK_BYTES``; ``UNIT_BLOCK_BYTES`` for the per-unit kernel)
+    exclude : integer tensor of shape (M,), optional: row m's sum leaves out component
+        ``exclude[m]`` (the leave-one-out density; -inf when nothing is left)
 
     Returns a float64 tensor of shape (M,). Exact (no subsampling of components); memory is
     O(block_bytes + (M + N) D). Every value is within ``EXPANSION_TOLERANCE`` nats of the
@@ -156,10 +160,18 @@ def log_mixture_density(
         if len(unsafe):
             rows = z0[r0:r1][unsafe]
             block[unsafe] = _direct(rows, mu0[c0:c1], precision[c0:c1], log_norm[c0:c1])
+        if exclude is not None:
+            _leave_out(block, exclude[r0:r1], c0, c1)
         return block
 
     out = torch.empty(z.shape[0], dtype=torch.float64, device=z.device)
     return _tiled_logsumexp(z.shape[0], n, tile, fill, out, "I(x;z)")
+
+
+def _leave_out(block: torch.Tensor, columns: torch.Tensor, c0: int, c1: int) -> None:
+    """Set block[r, columns[r] - c0] to -inf for the rows whose column lies in [c0, c1)."""
+    inside = ((columns >= c0) & (columns < c1)).nonzero().squeeze(1)
+    block[inside, columns[inside] - c0] = -math.inf
 
 
 def _direct(z, mu, precision, log_norm, chunk_bytes: int = 16 * 2**20) -> torch.Tensor:

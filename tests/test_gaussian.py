@@ -181,3 +181,22 @@ def test_the_guard_is_what_keeps_the_expansion_exact(monkeypatch):
     t = lambda a: torch.from_numpy(a)  # noqa: E731
     got = gaussian.log_mixture_density(t(z), t(mu), t(logvar)).numpy()
     assert np.abs(got - brute_direct(z, mu, logvar)).max() > 1.0
+
+
+def test_the_leave_one_out_mixture_leaves_out_one_component_per_row_in_every_tile():
+    """Brute force in float64, with tiles far smaller than N so that the left-out
+    component falls in every position of a tile; one component alone gives -inf."""
+    rng = np.random.default_rng(11)
+    mu = torch.tensor(rng.normal(size=(300, 4)) * 3)
+    logvar = torch.tensor(rng.normal(size=(300, 4)) * 0.5)
+    own = torch.tensor(rng.integers(0, 300, size=90))
+    z = mu[own] + torch.exp(0.5 * logvar[own]) * torch.tensor(rng.normal(size=(90, 4)))
+    log_k = -0.5 * (
+        math.log(2 * math.pi) + logvar[None] + (z[:, None] - mu[None]) ** 2 / logvar.exp()
+    )
+    log_k = log_k.sum(2).numpy() - np.log(300)
+    log_k[np.arange(90), own.numpy()] = -np.inf
+    got = log_mixture_density(z, mu, logvar, exclude=own, block_bytes=8 * 16 * 7)
+    np.testing.assert_allclose(got.numpy(), logsumexp(log_k, axis=1), rtol=0, atol=1e-10)
+    alone = log_mixture_density(z[:2], mu[:1], logvar[:1], exclude=torch.tensor([0, 0]))
+    assert torch.isneginf(alone).all()

@@ -12,6 +12,7 @@ from linear_gaussian import example
 from scipy.special import logsumexp
 
 from latentprobe.analyzers import mutual_information
+from latentprobe.analyzers.intervals import Z95, normal_interval
 from latentprobe.errors import OptionsError, PosteriorError
 from latentprobe.types import Prior
 from latentprobe.verdict import Verdict
@@ -255,7 +256,12 @@ def test_an_estimate_far_outside_its_bounds_is_not_a_number(monkeypatch):
     mi = importlib.import_module("latentprobe.analyzers.mutual_information")
     rng = np.random.default_rng(0)
     mu, logvar = rng.normal(size=(50, 2)), np.full((50, 2), -1.0)
-    monkeypatch.setattr(mi, "_log_aggregate", lambda z, *a: torch.full((len(z),), 1e3))
+
+    def broken(points, *args):
+        wrong = torch.full((len(points.z),), 1e3, dtype=torch.float64)
+        return wrong, wrong
+
+    monkeypatch.setattr(mi, "_log_aggregate", broken)
     with pytest.warns(UserWarning, match="numerical failure"):
         result = mi.mutual_information(mu, logvar, per_unit=False)
     assert math.isnan(result.nats) and math.isnan(result.ci95_low)
@@ -274,8 +280,10 @@ def test_a_unit_whose_components_are_identical_carries_exactly_no_information():
 
 
 def linear_gaussian_posteriors(n: int, d: int, nats_per_unit: float, seed: int):
-    """x ~ N(0, I), z | x ~ N(a x, 1): the population I(x;z) is d * nats_per_unit."""
-    x = np.random.default_rng(seed).normal(size=(n, d))
+    """x ~ N(0, I), z | x ~ N(a x, 1): the population I(x;z) is d * nats_per_unit. The data
+    come from their own stream: ``default_rng(seed)`` would replay the draws of z that
+    ``mutual_information(seed=seed)`` makes, and tie the noise to the data."""
+    x = np.random.default_rng((seed, 7)).normal(size=(n, d))
     return math.sqrt(math.exp(2 * nats_per_unit) - 1) * x, np.zeros((n, d))
 
 
@@ -310,3 +318,61 @@ def test_the_growth_note_and_the_estimand_reach_the_summary():
     assert "by number of examples 125:" in lines[1]
     verdict = Verdict("healthy", True, ("active",) * 16)
     assert any("the dataset caps the estimate" in note for note in mi.review(result, verdict).notes)
+
+
+def test_the_bias_corrected_estimate_covers_the_population_value_where_the_empirical_misses():
+    """Population I = 3 nats over 4 units at N = 500: the empirical interval misses 3 in about
+    half the seeds (it covers the empirical estimand, not the population value); the 1/N
+    extrapolation's interval covers it."""
+    missed = covered = 0
+    for seed in range(20):
+        mu, logvar = linear_gaussian_posteriors(500, 4, 3 / 4, seed)
+        result = mutual_information(mu, logvar, per_unit=False, seed=seed)
+        missed += result.ci95_high < 3.0
+        low, high = normal_interval(result.population_nats, result.population_stderr)
+        covered += low <= 3.0 <= high
+    assert missed >= 5
+    assert covered >= 18
+
+
+@pytest.mark.parametrize("n, d", [(500, 1), (500, 16), (500, 64), (2000, 16)])
+def test_where_the_data_cap_the_estimate_the_bracket_holds_the_population_value(n, d):
+    """Population I = 6 nats: no extrapolation is offered, and the bracket (the estimate as a
+    lower bound, the leave-one-out estimate as an upper bound) contains 6."""
+    for seed in range(5):
+        mu, logvar = linear_gaussian_posteriors(n, d, 6 / d, seed)
+        result = mutual_information(mu, logvar, per_unit=False, seed=seed)
+        assert result.capped_by_data and math.isnan(result.population_nats)
+        assert result.population_low < 6.0 < result.population_high
+        assert result.population_low <= result.nats
+
+
+def test_the_leave_one_out_density_leaves_out_exactly_the_own_example():
+    """Brute force in float64: the upper end's draws are log q(z|x_n) minus the log of the
+    mean of the other N - 1 posteriors at z."""
+    rng = np.random.default_rng(3)
+    mu, logvar = rng.normal(size=(60, 3)), rng.normal(size=(60, 3)) * 0.3 - 1.0
+    result = mutual_information(mu, logvar, draws_per_example=1, per_unit=False, growth=False)
+    z = mu + np.exp(0.5 * logvar) * np.random.default_rng(0).standard_normal(mu.shape)
+    log_k = -0.5 * (
+        np.log(2 * np.pi) + logvar[None] + (z[:, None] - mu[None]) ** 2 / np.exp(logvar[None])
+    ).sum(2)
+    own = np.diag(log_k).copy()
+    np.fill_diagonal(log_k, -np.inf)
+    draws = own - (logsumexp(log_k, axis=1) - np.log(59))
+    high = draws.mean() + Z95 * draws.std(ddof=1) / np.sqrt(60)
+    assert result.population_high == pytest.approx(high, rel=1e-9)
+
+
+def test_the_population_value_reaches_the_summary():
+    mi = importlib.import_module("latentprobe.analyzers.mutual_information")
+    mu, logvar = linear_gaussian_posteriors(500, 4, 3 / 4, 0)
+    lines = mi.summary_lines(mi.mutual_information(mu, logvar, per_unit=False))
+    assert any(
+        line.startswith("population I(x;z): ") and "extrapolated in 1/N" in line for line in lines
+    )
+    capped, logvar = linear_gaussian_posteriors(500, 16, 6 / 16, 0)
+    lines = mi.summary_lines(mi.mutual_information(capped, logvar, per_unit=False))
+    assert any(
+        "no bias-corrected estimate (capped by the data); 95% bracket" in line for line in lines
+    )

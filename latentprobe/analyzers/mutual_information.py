@@ -104,6 +104,33 @@ class MutualInformationResult(Result):
         "nats",
         default_factory=list,
     )
+    population_low: float = quantity(
+        "lower end of a 95% bracket on the population I(x;z) of the encoder: this estimate "
+        "is a lower bound in expectation (InfoNCE with the true critic), less 1.96 times its "
+        "standard error over examples (Poole et al. 2019)",
+        "nats",
+        default=math.nan,
+    )
+    population_high: float = quantity(
+        "upper end of the bracket: the leave-one-out estimate (q(z) without the point's own "
+        "example), an upper bound in expectation, plus 1.96 times its standard error over "
+        "examples (Poole et al. 2019)",
+        "nats",
+        default=math.nan,
+    )
+    population_nats: float = quantity(
+        "bias-corrected estimate of the population I(x;z): 2 I(N) - I(N/2), extrapolation "
+        "in 1/N from the growth check's halves (Strong et al. 1998); NaN when the growth "
+        "check did not run or found the estimate capped by the data",
+        "nats",
+        default=math.nan,
+    )
+    population_stderr: float = quantity(
+        "standard error of population_nats: the spread over examples (sampling of the data) "
+        "with the spread of the quarters (noise of the correction)",
+        "nats",
+        default=math.nan,
+    )
     capped_by_data: bool = quantity(
         "I(x;z) of all N examples exceeds the quarters' mean by more than 4 standard "
         "deviations (the quarters' spread / 2 with the stderr) and 0.01 nats: the dataset "
@@ -180,9 +207,13 @@ def _subset(points: _Points, max_points: int, rng) -> tuple[_Points, torch.Tenso
     return _Points(points.z[flat], points.index[flat], rows, points.draws, False), flat
 
 
-def _mean_and_stderr(draws: torch.Tensor, points: _Points) -> tuple[float, float]:
+def _mean_and_stderr(
+    draws: torch.Tensor, points: _Points, *, over_examples: bool = False
+) -> tuple[float, float]:
+    """Mean and standard error of paired draws; ``over_examples``: the error of a mean over
+    examples drawn from the population (the spread between examples counts)."""
     values = draws.cpu().numpy().reshape(points.rows, points.draws)
-    return float(values.mean()), paired_stderr(values, full=points.full)
+    return float(values.mean()), paired_stderr(values, full=points.full and not over_examples)
 
 
 def _log_prior(z, prior: Prior, per_unit: bool) -> torch.Tensor:
@@ -251,9 +282,10 @@ def mutual_information(
     points = _points(mu, logvar, draws_per_example, max_points or auto_points, rng)
     _warn_if_long(points.rows * points.draws, mu.shape[0], mu.shape[1])
     log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
-    log_q = _log_aggregate(points.z, mu, logvar, log_q_units, block_bytes)
-    nats, stderr = _mean_and_stderr(log_q_units.sum(1) - log_q, points)
-    rates = _rate_terms(mu, logvar, prior, points, log_q_units.sum(1), log_q, stderr)
+    log_q_cond = log_q_units.sum(1)
+    log_q, log_q_others = _log_aggregate(points, mu, logvar, log_q_cond, block_bytes)
+    nats, stderr = _mean_and_stderr(log_q_cond - log_q, points)
+    rates = _rate_terms(mu, logvar, prior, points, log_q_cond, log_q, stderr)
     if per_unit:
         subset, where = _subset(points, per_unit_max_points or auto_unit_points, rng)
         units = _per_unit_terms(
@@ -262,9 +294,11 @@ def mutual_information(
     else:
         units = _no_per_unit_terms(mu.shape[1])
     result = _result(nats, stderr, rates, units, points, mu.shape[0], seed)
+    between = _mean_and_stderr(log_q_cond - log_q, points, over_examples=True)[1]
+    result = _with_bracket(result, points, between, log_q_cond - log_q_others)
     if not growth or mu.shape[0] < 4 * MIN_GROWTH_EXAMPLES:
         return result
-    return _with_growth(result, mu, logvar, points, log_q_units.sum(1), block_bytes, rng)
+    return _with_growth(result, mu, logvar, points, log_q_cond, block_bytes, rng, between)
 
 
 def _subset_information(mu, logvar, points: _Points, log_q_cond, examples, block_bytes):
@@ -278,10 +312,12 @@ def _subset_information(mu, logvar, points: _Points, log_q_cond, examples, block
     return _mean_and_stderr(log_q_cond[keep] - log_q, subset)
 
 
-def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, rng):
+def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, rng, between):
     """The result with I(x;z) re-estimated on the four disjoint quarters and the two halves
     of a random ordering of the examples (at about 3/4 of the joint term's cost), and
-    whether it grows with N beyond what the quarters' spread explains."""
+    whether it grows with N beyond what the quarters' spread explains; if it does not, the
+    estimate extrapolated to N = infinity in 1/N (its error: ``between``, the standard error
+    over examples, with the quarters' spread)."""
     n = mu.shape[0]
     order = rng.permutation(n)
 
@@ -305,11 +341,32 @@ def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, r
     noise = math.hypot(quarters.std(ddof=1) / 2, result.stderr)
     rise = result.nats - quarters.mean()
     capped = bool(rise > max(GROWTH_MIN_NATS, GROWTH_SIGMAS * noise))
+    population, population_se = math.nan, math.nan
+    if not capped and math.isfinite(result.nats):
+        population = max(0.0, 2 * result.nats - float(halves.mean()))
+        population_se = math.hypot(between, quarters.std(ddof=1) / 2)
     return dataclasses.replace(
         result,
         growth_examples=[n // 4, n // 2, n],
         growth_nats=[float(quarters.mean()), float(halves.mean()), result.nats],
         capped_by_data=capped,
+        population_nats=population,
+        population_stderr=population_se,
+    )
+
+
+def _with_bracket(result, points: _Points, between: float, leave_one_out):
+    """The result with the bracket on the population I(x;z): the estimate itself is a lower
+    bound in expectation and the leave-one-out estimate (``leave_one_out``, its draws) an
+    upper bound; each is a mean over examples drawn from the population, so their error
+    bars (``between`` for the estimate) count the spread between examples."""
+    if result.n_examples < 2 or not math.isfinite(result.nats):
+        return result
+    high, high_se = _mean_and_stderr(leave_one_out, points, over_examples=True)
+    return dataclasses.replace(
+        result,
+        population_low=max(0.0, result.nats - Z95 * between),
+        population_high=high + Z95 * high_se,
     )
 
 
@@ -325,11 +382,19 @@ def _warn_if_long(n_points: int, n: int, units: int) -> None:
         )
 
 
-def _log_aggregate(z, mu, logvar, log_q_units, block_bytes: int | None) -> torch.Tensor:
-    """log q(z) at the points; with one example q(z) is q(z|x_1), and I(x;z) = 0 exactly."""
-    if mu.shape[0] == 1:
-        return log_q_units.sum(1)
-    return log_mixture_density(z, mu, logvar, block_bytes=block_bytes)
+def _log_aggregate(points: _Points, mu, logvar, log_q_cond, block_bytes: int | None):
+    """(log q(z), log q_-n(z)) at the points: the aggregate posterior over all N examples,
+    and the leave-one-out one over the N - 1 examples other than the point's own (-inf when
+    N = 1: q(z) is then q(z|x_1), and I(x;z) = 0 exactly). The own example's term is added
+    from log q(z|x_n), so neither density subtracts one sum from another."""
+    n = mu.shape[0]
+    if n == 1:
+        return log_q_cond, torch.full_like(log_q_cond, -math.inf)
+    others = log_mixture_density(
+        points.z, mu, logvar, block_bytes=block_bytes, exclude=points.index
+    )
+    log_q = torch.logaddexp(others, log_q_cond - math.log(n))
+    return log_q, others + math.log(n / (n - 1))
 
 
 def _rate_terms(mu, logvar, prior: Prior, points: _Points, log_q_cond, log_q, stderr) -> dict:
@@ -499,7 +564,8 @@ def review(result: MutualInformationResult, verdict: Verdict) -> Review:
             f"I(x;z) grows with the number of examples ({result.growth_examples[0]:,}: "
             f"{quarter:.3f}, {result.growth_examples[1]:,}: {half:.3f}, all "
             f"{result.growth_examples[2]:,}: {whole:.3f} nats): the dataset caps the "
-            "estimate; the model's population value is higher"
+            "estimate; the model's population value is higher, between "
+            f"{result.population_low:.3f} and {result.population_high:.3f} nats (95%)"
         )
     if result.near_ceiling:
         notes.append(
@@ -517,6 +583,7 @@ def summary_lines(result: MutualInformationResult) -> list[str]:
         f"estimand: I(x;z) under the empirical distribution of these {r.n_examples:,} "
         f"examples (at most log N; below the model's population value when N caps it)"
         + _growth_text(r),
+        *_population_text(r),
         f"decomposition at these points: R {_with_error(r.rate, r.rate_stderr)} = I(x;z) "
         f"{fmt(r.nats)} + KL(q(z)||p(z)) {_with_error(r.marginal_kl, r.marginal_kl_stderr)}; "
         f"total correlation {_with_error(r.total_correlation, r.total_correlation_stderr)}",
@@ -530,6 +597,22 @@ def _growth_text(r: MutualInformationResult) -> str:
         f"{k:,}: {fmt(v, 3)}" for k, v in zip(r.growth_examples, r.growth_nats, strict=True)
     )
     return f"; by number of examples {pairs} nats"
+
+
+def _population_text(r: MutualInformationResult) -> list[str]:
+    """The population value of I(x;z) (over the data distribution, not these N examples):
+    the bias-corrected estimate when there is one, and the bracket."""
+    if math.isnan(r.population_low):
+        return []
+    bracket = f"95% bracket {fmt(r.population_low)} to {fmt(r.population_high)} nats"
+    if math.isnan(r.population_nats):
+        why = "capped by the data" if r.capped_by_data else "no growth check"
+        return [f"population I(x;z): no bias-corrected estimate ({why}); {bracket}"]
+    low, high = normal_interval(r.population_nats, r.population_stderr)
+    return [
+        f"population I(x;z): {fmt(r.population_nats)} +- {fmt(r.population_stderr)} nats "
+        f"(95% CI {fmt(max(0.0, low))} to {fmt(high)}; extrapolated in 1/N); {bracket}"
+    ]
 
 
 def _points_text(r: MutualInformationResult) -> str:
