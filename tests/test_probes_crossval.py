@@ -10,6 +10,7 @@ from latentprobe.analyzers.probes.crossval import (
     make_splits,
     permutation_test,
     sample_rows,
+    sequential_p_value,
     unit_p_values,
     unit_permutations,
     unit_scores,
@@ -66,8 +67,32 @@ def test_permutation_test_on_separable_classes_reaches_the_smallest_p():
     rng = np.random.default_rng(2)
     z, y = _separable(rng)
     settings = dict(task="classification", k=2, folds=5, draws=2, seed=0, permutations=19)
-    statistic, p = permutation_test(z, y, rng, **settings)
-    assert statistic == 1.0 and p == 1 / 20
+    statistic, p, run = permutation_test(z, y, rng, **settings)
+    assert statistic == 1.0 and p == 1 / 41 and run == 40  # at least 2 / 0.05 permutations
+    statistic, p, run = permutation_test(z, y, rng, **settings, label_sets=4)
+    assert p == 1 / 161 and run == 160  # Holm over 4 label sets needs p < 0.0125
+
+
+def test_a_permutation_test_on_noise_stops_early():
+    rng = np.random.default_rng(4)
+    z, y = rng.normal(size=(400, 3)), rng.integers(0, 2, size=200)
+    settings = dict(task="classification", k=2, folds=5, draws=2, seed=0, permutations=100)
+    _, p, run = permutation_test(z, y, rng, **settings)
+    assert p > 0.1 and run < 100 and p == 10 / run
+
+
+def test_the_sequential_p_value_is_valid_under_the_null():
+    """Observed and permuted statistics exchangeable: P(p <= a) <= a (4,000 tests; the
+    bound plus 3 standard errors), with ties counted as reaching the observed value."""
+    rng = np.random.default_rng(0)
+    p = np.array(
+        [sequential_p_value(rng.random(), iter(rng.random(200)), 200)[0] for _ in range(4000)]
+    )
+    for level in (0.01, 0.05, 0.1, 0.2, 0.5):
+        assert (p <= level).mean() <= level + 3 * np.sqrt(level * (1 - level) / 4000)
+    assert sequential_p_value(0.5, iter([0.5 - 1e-13] * 10), 100) == (1.0, 10)
+    assert sequential_p_value(0.5, iter([0.1] * 100), 100) == (1 / 101, 100)
+    assert sequential_p_value(0.5, iter([0.9, 0.1, 0.1]), 3) == (2 / 4, 3)
 
 
 def test_unit_permutations_let_holm_reach_alpha():

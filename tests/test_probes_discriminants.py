@@ -12,7 +12,6 @@ from latentprobe.analyzers.probes.discriminants import (
     least_squares_r2,
     least_squares_r2_per_unit,
     one_hot,
-    permutation_p_value,
     variance_explained,
 )
 
@@ -26,11 +25,6 @@ def test_holm_keeps_the_order_and_caps_at_one():
     # sorted 0.001, 0.3, 0.5 times 3, 2, 1: 0.003, 0.6, 0.5 -> 0.6; then 1.2, 0.7 -> 1, 1
     np.testing.assert_allclose(holm([0.5, 0.3, 0.001]), [0.6, 0.6, 0.003])
     np.testing.assert_allclose(holm([0.7, 0.6]), [1.0, 1.0])
-
-
-def test_permutation_p_value_counts_ties():
-    assert permutation_p_value(0.5, np.array([0.1, 0.5, 0.5 - 1e-13, 0.9])) == 4 / 5
-    assert permutation_p_value(1.0, np.zeros(99)) == 1 / 100
 
 
 def test_one_hot():

@@ -11,13 +11,15 @@ from latentprobe.analyzers.probes import DEFAULTS, ProbeSetResult, ProbesOptions
 from latentprobe.analyzers.result import field_kinds, nested_type
 from latentprobe.options import cli_fields
 
-#: Reports and JSON documents name these fields; they must not change.
+#: Reports and JSON documents name these fields; they must not change (new ones go last,
+#: with a default for reports written before them).
 FIELDS = (
     "task skipped n_used n_missing n_rare n_classes folds draws_per_example chance accuracy "
     "accuracy_ci95 cross_entropy_nats mean_accuracy mlp_accuracy mlp_mean_accuracy x_accuracy "
     "prior_accuracy p_value p_value_min permutation_statistic class_entropy_nats "
     "mi_lower_bound_nats mi_lower_bound_ci95 control_accuracy selectivity mdl_bits "
-    "uniform_bits compression per_unit_accuracy per_unit_p_value per_unit_p_holm notes"
+    "uniform_bits compression per_unit_accuracy per_unit_p_value per_unit_p_holm notes "
+    "permutations_run"
 ).split()
 
 

@@ -126,8 +126,8 @@ class MutualInformationResult(Result):
         default=math.nan,
     )
     population_stderr: float = quantity(
-        "standard error of population_nats: the spread over examples (sampling of the data) "
-        "with the spread of the quarters (noise of the correction)",
+        "standard error of population_nats: the spread over examples (the sampling of the "
+        "data, with the draws of z), to first order that of the corrected estimate too",
         "nats",
         default=math.nan,
     )
@@ -317,7 +317,7 @@ def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, r
     of a random ordering of the examples (at about 3/4 of the joint term's cost), and
     whether it grows with N beyond what the quarters' spread explains; if it does not, the
     estimate extrapolated to N = infinity in 1/N (its error: ``between``, the standard error
-    over examples, with the quarters' spread)."""
+    over examples)."""
     n = mu.shape[0]
     order = rng.permutation(n)
 
@@ -344,7 +344,7 @@ def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, r
     population, population_se = math.nan, math.nan
     if not capped and math.isfinite(result.nats):
         population = max(0.0, 2 * result.nats - float(halves.mean()))
-        population_se = math.hypot(between, quarters.std(ddof=1) / 2)
+        population_se = between  # the correction adds O(1/N) to it (Quenouille 1956)
     return dataclasses.replace(
         result,
         growth_examples=[n // 4, n // 2, n],

@@ -22,7 +22,6 @@ from .discriminants import (
     lda_seconds,
     least_squares_r2,
     least_squares_r2_per_unit,
-    permutation_p_value,
     variance_explained,
 )
 from .estimators import classifier, fit_quietly, full_proba, regressor
@@ -108,13 +107,14 @@ def _closed_form_score(z, y, splits, draws: int, k: int, statistic):
     return np.sum(scores, axis=0) / (len(y) * draws)
 
 
-def permutation_test(z, y, rng, *, task, k, folds, draws, seed, permutations):
-    """The sample probe's permutation test: (held-out statistic, p-value).
+def permutation_test(z, y, rng, *, task, k, folds, draws, seed, permutations, label_sets=1):
+    """The sample probe's permutation test: (held-out statistic, p-value, permutations run).
 
     The whole procedure, folds included, is rerun on every permuted labelling (folds
     stratified on the true labels alone would favour them: train and test class shares
     match). A closed-form linear probe (linear discriminant; least squares for regression)
-    keeps the refits cheap.
+    keeps the refits cheap. The count is adaptive (``sequential_p_value``): at most
+    ``most_permutations(permutations, label_sets)``, fewer once the p-value is clearly large.
     """
     statistic = lda_accuracy if task != "regression" else least_squares_r2
 
@@ -122,18 +122,54 @@ def permutation_test(z, y, rng, *, task, k, folds, draws, seed, permutations):
         splits = make_splits(labels, folds, task, seed)
         return _closed_form_score(z, labels, splits, draws, k, statistic)
 
-    seconds = _permutation_test_seconds(len(y) * draws, z.shape[1], folds, permutations)
+    most = most_permutations(permutations, label_sets)
+    seconds = _permutation_test_seconds(len(y) * draws, z.shape[1], folds, most)
     if seconds > LONG_SECONDS:
         warnings.warn(
-            f"the sample probe's permutation test refits {folds} folds {permutations + 1:,} "
+            f"the sample probe's permutation test refits {folds} folds up to {most + 1:,} "
             f"times on {z.shape[1]:,} units: about {seconds / 60:.0f} minutes; bound it with "
             "--permutations N or leave the probes out with --skip probes",
             stacklevel=2,
         )
     observed = score(y)
-    labellings = steps(range(permutations), permutations, "permutation test", seconds)
-    null = np.array([score(rng.permutation(y)) for _ in labellings])
-    return float(observed), permutation_p_value(observed, null)
+    labellings = steps(range(most), most, "permutation test", seconds)
+    null = (score(rng.permutation(y)) for _ in labellings)
+    p, run = sequential_p_value(observed, null, most)
+    return float(observed), p, run
+
+
+#: The sequential test stops once this many permutations score at least the observed value.
+ENOUGH_EXCEEDANCES = 10
+
+
+def most_permutations(permutations: int, label_sets: int, alpha: float = 0.05) -> int:
+    """The most permutations of one label set's test: ``permutations``, or enough for the
+    smallest p-value to clear Holm's strictest level alpha / m over m label sets with room
+    to spare (2 m / alpha), whichever is more."""
+    return max(permutations, math.ceil(2 * label_sets / alpha))
+
+
+def sequential_p_value(observed: float, null, most: int, enough: int = ENOUGH_EXCEEDANCES):
+    """Besag & Clifford's (1991) sequential Monte Carlo p-value: (p, permutations run).
+
+    Statistics from ``null`` (an iterable of permuted statistics) are drawn until ``enough``
+    of them reach the observed value, after L permutations: p = enough / L; or until ``most``
+    have been drawn with C < enough reaching it: p = (C + 1) / (most + 1). Valid as a
+    p-value (P(p <= a) <= a under the null) like the fixed-count test with ``most``
+    permutations, and as resolved where it matters: a clearly large p-value stops after
+    about enough / p permutations, a small one runs them all.
+
+    Reference: Besag & Clifford (1991), "Sequential Monte Carlo p-values", Biometrika 78.
+    """
+    reached = run = 0
+    for value in null:
+        run += 1
+        reached += value >= observed - TIE
+        if reached == enough:
+            return enough / run, run
+        if run == most:
+            break
+    return (reached + 1) / (run + 1), run
 
 
 def _permutation_test_seconds(rows: int, units: int, folds: int, permutations: int) -> float:

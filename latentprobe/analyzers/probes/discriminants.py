@@ -125,11 +125,6 @@ def variance_explained(z: np.ndarray, draws: int, k: int, task: str):
     return explained
 
 
-def permutation_p_value(observed: float, null: np.ndarray) -> float:
-    """(C + 1) / (n + 1), C the n permutations scoring at least the observed value."""
-    return float((np.sum(null >= observed - TIE) + 1) / (len(null) + 1))
-
-
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment of a family of p-values (controls the family-wise error
     rate): the i-th smallest of m is multiplied by m - i + 1, made non-decreasing, capped

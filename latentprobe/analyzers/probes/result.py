@@ -39,7 +39,11 @@ class ProbeSetResult(Result):
     mlp_mean_accuracy: float = quantity("MLP probe on the posterior means")
     x_accuracy: float = quantity("linear probe on the inputs x (upper reference)")
     prior_accuracy: float = quantity("linear probe on draws from the prior (must be chance)")
-    p_value: float = quantity("permutation test of the sample probe, (C + 1) / (n + 1)")
+    p_value: float = quantity(
+        "sequential permutation test of the sample probe (Besag & Clifford 1991): 10 / L "
+        "when the 10th permutation scoring at least the observed value came at the L-th, "
+        "else (C + 1) / (n + 1) after all n"
+    )
     p_value_min: float = quantity("smallest attainable p-value, 1 / (n + 1)")
     permutation_statistic: float = quantity(
         "held-out accuracy of the closed-form linear discriminant on samples (the statistic "
@@ -65,6 +69,9 @@ class ProbeSetResult(Result):
     per_unit_p_value: np.ndarray = quantity("permutation p-value per unit", per="unit")
     per_unit_p_holm: np.ndarray = quantity("Holm-corrected per-unit p-values", per="unit")
     notes: list[str] = quantity("fallbacks taken and reasons for missing figures")
+    permutations_run: int = quantity(
+        "permutations the sequential test ran (0 in reports from before it)", default=0
+    )
 
     @classmethod
     def not_probed(

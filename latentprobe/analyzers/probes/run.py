@@ -15,6 +15,7 @@ from .crossval import (
     CVScore,
     cross_validate,
     make_splits,
+    most_permutations,
     permutation_test,
     unit_p_values,
     unit_scores,
@@ -62,15 +63,16 @@ class _Probing:
     options: ProbesOptions
     seed: int
     rng: np.random.Generator
+    label_sets: int = 1
 
     @classmethod
-    def start(cls, ls: LabelSet, mu, logvar, x, options: ProbesOptions, seed: int) -> _Probing:
+    def start(cls, ls: LabelSet, mu, logvar, x, options, seed: int, label_sets: int) -> _Probing:
         rng = np.random.default_rng(seed)
         mu = mu[ls.rows]
         z = draw_posterior(mu, logvar[ls.rows], options.draws_per_example, rng)
         inputs = None if x is None else np.asarray(x, dtype=np.float64)[ls.rows].reshape(ls.n, -1)
         splits = make_splits(ls.y, ls.folds, ls.task, seed)
-        return cls(ls, mu, z, inputs, splits, options, seed, rng)
+        return cls(ls, mu, z, inputs, splits, options, seed, rng, label_sets)
 
     @property
     def draws(self) -> int:
@@ -138,11 +140,13 @@ def _significance(run: _Probing) -> dict:
     """The sample probe's permutation test, then the one-unit probes and their tests."""
     ls, permutations = run.ls, run.options.permutations
     design = dict(task=ls.task, k=ls.k, folds=ls.folds, draws=run.draws, seed=run.seed)
-    statistic, p = permutation_test(run.z, ls.y, run.rng, **design, permutations=permutations)
+    design.update(permutations=permutations, label_sets=run.label_sets)
+    statistic, p, count = permutation_test(run.z, ls.y, run.rng, **design)
     tests = {
         "permutation_statistic": statistic,
         "p_value": p,
-        "p_value_min": 1 / (permutations + 1),
+        "p_value_min": 1 / (most_permutations(permutations, run.label_sets) + 1),
+        "permutations_run": count,
     }
     return {**tests, **_unit_figures(run)}
 
@@ -173,15 +177,17 @@ def probe_label_set(
     prior: Prior | None = None,
     options: ProbesOptions | None = None,
     seed: int = 0,
+    label_sets: int = 1,
 ) -> ProbeSetResult:
-    """All probes for one label set of shape (N,); see ``probes``."""
+    """All probes for one label set of shape (N,); see ``probes`` (``label_sets``: how many
+    label sets are tested together, for the permutation count Holm's correction needs)."""
     mu, logvar = (t.cpu().numpy() for t in as_posteriors(mu, logvar))
     options = options or DEFAULTS
     ls = prepare(labels, len(mu), name, options.folds)
     if ls.skip_reason:
         counts = dict(n_missing=ls.n_missing, n_rare=ls.n_rare, n_units=mu.shape[1])
         return ProbeSetResult.not_probed(ls.task, ls.skip_reason, notes=ls.notes, **counts)
-    run = _Probing.start(ls, mu, logvar, x, options, seed)
+    run = _Probing.start(ls, mu, logvar, x, options, seed, label_sets)
     main = run.cv(run.z, run.draws)
     references, reference_notes = _reference_probes(run, prior, main)
     task_figures, task_notes = _task_figures(run, main)
@@ -238,7 +244,7 @@ def probes(
     mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
     if not labels:
         raise AnalysisError("probes need labels: extract them with the data or pass --labels")
-    settings = dict(x=x, prior=prior, options=options, seed=seed)
+    settings = dict(x=x, prior=prior, options=options, seed=seed, label_sets=len(labels))
     return ProbesResult(
         {name: probe_label_set(mu, logvar, y, name, **settings) for name, y in labels.items()}
     )
