@@ -47,6 +47,13 @@ def _from_pythae(out, param):
     return out.embedding, out.log_covariance
 
 
+#: Models whose forward pass transforms the encoder's log-variance before sampling, by their
+#: ``model_name``: pythae's VAMP bounds it with tanh (its encoder alone does not).
+LOG_VARIANCE_TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "VAMP": torch.tanh,
+}
+
+
 def _from_pair(out, param):
     mu, second = out
     if not (isinstance(mu, torch.Tensor) and isinstance(second, torch.Tensor)):
@@ -73,6 +80,35 @@ OUTPUT_CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
         _from_pair,
     ),
 ]
+
+
+#: Models whose posterior is not the encoder's diagonal Gaussian, by pythae's ``model_name``:
+#: the encoder's Gaussian is only the start of a flow or of MCMC steps.
+REFINED_POSTERIORS = {
+    "VAE_IAF": "an inverse autoregressive flow",
+    "VAE_LinNF": "planar and radial flows",
+    "RHVAE": "Riemannian Hamiltonian MCMC steps",
+    "HVAE": "Hamiltonian MCMC steps",
+}
+
+
+def posterior_caveat(model) -> str | None:
+    """What is analysed when ``model``'s posterior is more than its encoder's Gaussian: a
+    flow or MCMC steps after it (a pythae model name from ``REFINED_POSTERIORS``, or a
+    ``flows``/``flow`` module). None for a plain diagonal Gaussian encoder."""
+    name = getattr(model, "model_name", None)
+    what = REFINED_POSTERIORS.get(name) if isinstance(name, str) else None
+    if what is None and any(isinstance(getattr(model, a, None), torch.nn.Module) for a in FLOWS):
+        name, what = type(model).__name__, "a flow"
+    if what is None:
+        return None
+    return (
+        f"{name} refines the encoder's Gaussian with {what}; latentprobe analyses that base "
+        "Gaussian q0(z|x), not the model's posterior, so I(x;z) and the KL describe q0"
+    )
+
+
+FLOWS = ("flows", "flow")
 
 
 def _storage_dtype(t: torch.Tensor) -> torch.dtype:
@@ -120,9 +156,11 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
             f"unknown --param {param!r}; choose one of {list(PARAMETRISATIONS)}"
         )
     call = _entry_point(model, encode)
+    transform = LOG_VARIANCE_TRANSFORMS.get(getattr(model, "model_name", None), lambda t: t)
 
     def encoder(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = interpret_output(call(x), param)
+        logvar = transform(logvar)
         if mu.shape != logvar.shape:
             logvar = _broadcast(logvar, mu.shape)
         _check_batch(mu, len(x))
@@ -148,11 +186,24 @@ def _check_batch(mu: torch.Tensor, n: int) -> None:
 
 
 def _broadcast(logvar: torch.Tensor, shape) -> torch.Tensor:
-    """Expand a shared (e.g. learned, per-unit) log-variance to the batch."""
-    try:
+    """Expand a log-variance shared by the batch to it: only one of the latent's shape
+    without the batch dimension (a per-unit parameter), and never one that could hold
+    per-example values instead (its first dimension as long as the batch: a batch of one,
+    or a batch as long as the latent). Other encoders' second outputs, such as the
+    (z, KL) of some text VAEs, would otherwise pass as a plausible log-variance."""
+    batch, units = shape[0], tuple(shape[1:])
+    if tuple(logvar.shape) == units and logvar.shape[0] != batch:
         return logvar.expand(shape)
-    except RuntimeError as e:
+    if tuple(logvar.shape) == units:
         raise EncoderOutputError(
-            f"encoder returned mu of shape {tuple(shape)} and logvar of shape "
-            f"{tuple(logvar.shape)}; expected the same shape"
-        ) from e
+            f"encoder returned mu of shape {tuple(shape)} and a second output of shape "
+            f"{tuple(logvar.shape)}: for a batch of {batch} it cannot be told from "
+            "per-example values; use another --batch-size, or pass --encode module:function "
+            "returning (mu, logvar) of one shape"
+        )
+    raise EncoderOutputError(
+        f"encoder returned mu of shape {tuple(shape)} and a second output of shape "
+        f"{tuple(logvar.shape)}: not a log-variance per example (same shape) nor one shared "
+        "per unit (mu's shape without the batch); if it returns other values, such as "
+        "(z, KL), pass --encode module:function returning (mu, logvar)"
+    )

@@ -4,6 +4,7 @@ statistics."""
 from __future__ import annotations
 
 import platform
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ import numpy as np
 import torch
 
 from . import progress, store
-from .adapters import PARAMETRISATIONS, make_encoder
+from .adapters import PARAMETRISATIONS, make_encoder, posterior_caveat
 from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
 from .errors import DataError, DeviceError, EncoderOutputError, LatentprobeError, OptionsError
+from .model_priors import model_prior
 from .options import Options, option
 from .types import EncoderStats, Prior, bad_value
 from .version import __version__
@@ -188,12 +190,17 @@ class _Job:
     prior: Prior
     seed: int
     progress: bool
+    prior_source: str = "given"
 
     @classmethod
     def of(cls, model, data, options, encode, prior, seed, progress) -> _Job:
         module, loaded = (model.model, model) if isinstance(model, LoadedModel) else (model, None)
-        prior = prior or Prior.standard_normal()
-        return cls(module, loaded, open_data(data), options, encode, prior, seed, progress)
+        source = open_data(data)
+        caveat = posterior_caveat(module)
+        if caveat:
+            warnings.warn(caveat, stacklevel=3)
+        prior, prior_source = (prior, "given") if prior else _own_prior(module, encode, options)
+        return cls(module, loaded, source, options, encode, prior, seed, progress, prior_source)
 
     def run(self, sink, provenance: dict | None) -> dict:
         """Encode into ``sink`` while the input files are hashed on a second thread; the
@@ -207,6 +214,8 @@ class _Job:
                 self.loaded, self.source, self.options, self.seed, self.prior, digests.result()
             )
         record["latent_shape"] = list(sink.latent_shape)
+        record["prior_source"] = self.prior_source
+        record["posterior_caveat"] = posterior_caveat(self.module) or ""
         return {**record, **(provenance or {})}
 
     def _encode(self, sink, side_task: Future) -> None:
@@ -227,6 +236,19 @@ class _Job:
             raise EncoderOutputError(f"{self.loaded.files[0]}: {e}") from e
 
 
+def _own_prior(module, encode, options: EncodeOptions) -> tuple[Prior, str]:
+    """The prior the model defines (``model_priors``), else the standard normal; with where
+    it came from, for the provenance and the summary."""
+    module = module.to(resolve_device(options.device)).eval()
+    encoder = make_encoder(module, encode=encode, param=options.param)
+    with torch.inference_mode():
+        found = model_prior(module, encoder)
+    if found is None:
+        return Prior.standard_normal(), "standard normal (default)"
+    prior, description = found
+    return prior, f"the model's own: {description}"
+
+
 def extract(
     model,
     data,
@@ -245,7 +267,8 @@ def extract(
 
     ``model`` is an ``nn.Module`` or the result of ``load_model``; ``data`` is anything
     ``open_data`` accepts (arrays, a Dataset, a path, ``sklearn:digits``); ``prior`` is
-    recorded with the statistics (standard normal by default); ``provenance`` adds entries
+    recorded with the statistics (by default the prior the model defines, see
+    ``model_priors``, else the standard normal); ``provenance`` adds entries
     (the command line, its options) to the recorded provenance.
     """
     options = EncodeOptions(

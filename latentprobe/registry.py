@@ -145,6 +145,7 @@ ANALYSES: dict[str, Analysis] = {
         kl.KLDivergenceOptions,
         kl.KLDivergenceResult,
         vote=kl.vote,
+        review=kl.review,
         summary=kl.summary_lines,
         columns=(Column("kl", "KL", "per_unit_rate", "KL to the prior (nats)", "sum"),),
         figures=kl.figures,

@@ -124,3 +124,79 @@ def make_pythae_encoder():
             return ModelOutput(embedding=mu, log_covariance=logvar)
 
     return SmallEncoder()
+
+
+class SoftplusStdVAE(nn.Module):
+    """A conv-VAE habit: the encoder's second output is a standard deviation (softplus), so
+    it is never negative; read with the default --param logvar it gives wrong numbers."""
+
+    def __init__(self, input_dim: int = 6, latent_dim: int = 3):
+        super().__init__()
+        self.mean = nn.Linear(input_dim, latent_dim)
+        self.scale = nn.Linear(input_dim, latent_dim)
+        with torch.no_grad():
+            self.mean.weight.mul_(3.0)
+            self.scale.bias.fill_(-2.0)
+
+    def encode(self, x):
+        return self.mean(x), nn.functional.softplus(self.scale(x)) + 1e-3
+
+
+class PythaeStyleConfig:
+    """The fields of a pythae model config that a VAMP model reads."""
+
+    def __init__(self, input_dim=(6,), latent_dim: int = 3, number_components: int = 5):
+        self.input_dim, self.latent_dim = input_dim, latent_dim
+        self.number_components = number_components
+
+
+class PythaeStyleEncoder(nn.Module):
+    def __init__(self, input_dim: int = 6, latent_dim: int = 3):
+        super().__init__()
+        self.net = nn.Linear(input_dim, 2 * latent_dim)
+
+    def forward(self, x):
+        mu, raw = self.net(x.reshape(len(x), -1)).chunk(2, dim=-1)
+        return PythaeStyleOutput(embedding=mu, log_covariance=3.0 * raw)
+
+
+class PythaeStyleVAMP(nn.Module):
+    """pythae's VAMP layout: ``encoder`` returns (embedding, log_covariance), the forward pass
+    bounds the log-variance with tanh, and the VampPrior is the mixture of the encoder's
+    posteriors at ``pseudo_inputs(idle_input)``."""
+
+    model_name = "VAMP"
+
+    def __init__(self, input_dim: int = 6, latent_dim: int = 3, components: int = 5):
+        super().__init__()
+        self.model_config = PythaeStyleConfig((input_dim,), latent_dim, components)
+        self.encoder = PythaeStyleEncoder(input_dim, latent_dim)
+        self.pseudo_inputs = nn.Sequential(nn.Linear(components, input_dim), nn.Hardtanh(0.0, 1.0))
+        self.idle_input = torch.eye(components)
+
+
+class MixturePriorVAE(TupleVAE):
+    """A learned mixture-of-Gaussians prior returned by ``prior()`` as a distribution."""
+
+    def __init__(self, input_dim: int = 6, latent_dim: int = 3, components: int = 4):
+        super().__init__(input_dim, latent_dim)
+        self.prior_logits = nn.Parameter(torch.linspace(-1.0, 1.0, components))
+        self.prior_loc = nn.Parameter(torch.linspace(-2.0, 2.0, components * latent_dim))
+        self.prior_log_scale = nn.Parameter(torch.full((components, latent_dim), -0.3))
+        self.shape = (components, latent_dim)
+
+    def prior(self):
+        d = torch.distributions
+        components = d.Independent(
+            d.Normal(self.prior_loc.reshape(self.shape), self.prior_log_scale.exp()), 1
+        )
+        return d.MixtureSameFamily(d.Categorical(logits=self.prior_logits), components)
+
+
+class AttributeMixturePriorVAE(TupleVAE):
+    """A mixture prior kept as attributes prior_means and prior_logvars (uniform weights)."""
+
+    def __init__(self, input_dim: int = 6, latent_dim: int = 3):
+        super().__init__(input_dim, latent_dim)
+        self.prior_means = nn.Parameter(torch.tensor([[-1.0] * latent_dim, [1.0] * latent_dim]))
+        self.prior_logvars = nn.Parameter(torch.full((2, latent_dim), -0.5))

@@ -92,3 +92,31 @@ def test_non_positive_std_is_rejected():
     encoder = make_encoder(object(), encode=lambda m, x: (x, torch.zeros_like(x)), param="std")
     with pytest.raises(EncoderOutputError, match="non-positive std"):
         encoder(X)
+
+
+class LatentAndKLEncoder(torch.nn.Module):
+    """The convention of some LSTM text VAEs: encode(x) returns (z, KL per example)."""
+
+    def __init__(self, latent_dim: int = 3):
+        super().__init__()
+        self.mean = torch.nn.Linear(6, latent_dim)
+
+    def encode(self, x):
+        mu = self.mean(x)
+        return mu, 0.5 * (mu**2).sum(1)
+
+
+@pytest.mark.parametrize("batch, latent", [(1, 3), (9, 3), (3, 3), (1, 1)])
+def test_a_second_output_that_is_not_a_log_variance_is_refused(batch, latent):
+    """At a batch of one, (z, KL) of shape (1, D) and (1,) expanded silently to a
+    plausible log-variance; a batch as long as the latent made (D,) look per-unit."""
+    encoder = make_encoder(LatentAndKLEncoder(latent))
+    with pytest.raises(EncoderOutputError, match="second output of shape"):
+        encoder(X[:batch])
+
+
+def test_a_shared_per_unit_log_variance_is_expanded_even_for_a_batch_of_one():
+    logvar = torch.tensor([-1.0, 0.0, 0.5])
+    encoder = make_encoder(object(), encode=lambda m, x: (x[:, :3], logvar))
+    for batch in (1, 9):
+        torch.testing.assert_close(encoder(X[:batch])[1], logvar.expand(batch, 3))

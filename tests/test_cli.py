@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from latentprobe.cli.main import main
-from models import NaNAfterVAE
+from models import NaNAfterVAE, SoftplusStdVAE
 
 from latentprobe.errors import (
     AnalysisError,
@@ -412,3 +412,28 @@ def test_inputs_are_read_only_when_the_probes_run(monkeypatch):
         "analyze", FIXTURES / "healthy.pt", "--only", "probes", "--permutations", "5", "-o", "b.h5"
     )
     assert probed.exit_code == 0 and calls == [1]
+
+
+def test_a_std_read_as_a_log_variance_is_flagged_and_the_right_param_gives_the_rate(
+    data_npz,
+):
+    """Issue 11: a softplus std read with the default --param logvar gave plausible, wrong
+    numbers silently; now a one-line warning names --param, and with --param std the rate
+    equals a direct computation from the model."""
+    torch.manual_seed(0)
+    model = SoftplusStdVAE().eval()
+    torch.save(model.state_dict(), "m.pt")
+    common = ["m.pt", "--arch", "models:SoftplusStdVAE", "--data", data_npz, "--skip", "probes"]
+    wrong = run("analyze", *common, "--json", "-o", "wrong.h5")
+    assert wrong.exit_code == 0, wrong.stderr
+    warned = [line for line in wrong.stderr.splitlines() if "check --param" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ")
+    right = run("analyze", *common, "--param", "std", "-o", "right.h5", "--quiet")
+    assert right.exit_code == 0 and "check --param" not in right.stderr + right.stdout
+    assert "read as sigma (--param std)" in right.stdout
+    x = torch.from_numpy(np.load(data_npz)["x"])
+    with torch.no_grad():
+        mu, std = model.encode(x)
+    rate = (0.5 * (std**2 + mu**2 - 1) - torch.log(std)).sum(1).mean().item()
+    with h5py.File("right.h5") as f:
+        assert f["analyses/kl_divergence"].attrs["total_rate"] == pytest.approx(rate, rel=1e-5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from linear_gaussian import example
@@ -97,3 +99,21 @@ def test_histogram_reads_collapsed_and_active_units():
 def test_edges_cover_large_values():
     edges = histogram_edges(1234.5)
     assert edges[-1] == pytest.approx(1e4) and np.all(np.diff(edges) > 0)
+
+
+def test_posteriors_all_wider_than_the_prior_while_the_means_move_are_flagged():
+    """A softplus std read as a log-variance: every 'log-variance' positive; a warning names
+    --param, and the smallest value is kept. Not flagged with one negative log-variance, nor
+    when the means do not move (nothing to misread), nor at exactly 0 (unit variances)."""
+    rng = np.random.default_rng(0)
+    mu, std = rng.normal(size=(300, 3)), 0.1 + rng.random((300, 3))
+    with pytest.warns(UserWarning, match="check --param"):
+        result = kl_divergence(mu, std)
+    assert result.smallest_logvar == pytest.approx(std.min())
+    shifted = std.copy()
+    shifted[7, 2] = -0.5
+    quiet = [(mu, shifted), (np.zeros_like(mu), std), (mu, np.zeros_like(mu))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for m, lv in quiet:
+            kl_divergence(m, lv)

@@ -14,6 +14,7 @@ from latentprobe.formatting import fmt
 from latentprobe.outputs.summary import summary, unit_table
 from latentprobe.registry import ANALYSES
 from latentprobe.report import Report
+from latentprobe.verdict import Thresholds
 
 N = 1234
 INACTIVE_MEAN, INACTIVE_LOGVAR = 0.8, -1.0
@@ -81,7 +82,10 @@ def test_every_unit_at_the_prior_is_a_collapsed_model():
     zeros = np.zeros((500, 4))
     text = summary(latentprobe.analyze(EncoderStats(zeros, zeros)), "s")
     second = text.splitlines()[1]
-    assert second.startswith("verdict: collapsed: z carries no information about x;")
+    # the interval shows less than the threshold, not that z carries nothing (issue 11)
+    assert second.startswith(
+        "verdict: collapsed: z is not shown to carry more than the 0.01-nat threshold about x;"
+    )
     assert second.endswith("0 active, 0 inactive, 4 collapsed")
     _, rows = table_rows(text)
     assert [row[-1] for row in rows] == ["collapsed"] * 4
@@ -92,7 +96,8 @@ def test_healthy_model_line():
     mu, logvar = rng.normal(size=(800, 2)), np.full((800, 2), -2.0)
     second = summary(latentprobe.analyze(EncoderStats(mu, logvar)), "s").splitlines()[1]
     assert second == (
-        "verdict: healthy: z carries information about x; 2 active, 0 inactive, 0 collapsed"
+        "verdict: healthy: z carries information about x (above the 0.01-nat threshold); "
+        "2 active, 0 inactive, 0 collapsed"
     )
 
 
@@ -192,3 +197,17 @@ def test_a_wide_model_prints_the_first_units_and_says_where_the_rest_are():
     assert len(lines) == 1 + TABLE_UNITS + 1
     assert lines[TABLE_UNITS].split()[0] == str(TABLE_UNITS - 1)
     assert lines[-1].startswith("... 36 more units")
+
+
+def test_the_verdict_line_names_the_threshold_it_was_decided_by():
+    """A little information (about 0.02 nats, interval straddling a 0.05 threshold) is not
+    "no information": the line says what the interval shows, with the threshold used."""
+    rng = np.random.default_rng(0)
+    mu = np.zeros((2000, 2))
+    mu[:, 0] = 0.2 * rng.normal(size=2000)
+    report = latentprobe.analyze(
+        EncoderStats(mu, np.zeros_like(mu)), thresholds=Thresholds(mi_threshold=0.05)
+    )
+    second = summary(report, "s").splitlines()[1]
+    assert "z is not shown to carry more than the 0.05-nat threshold about x" in second
+    assert 0.0 < report.results["mutual_information"].nats < 0.05

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +23,7 @@ from ..gaussian import (
 )
 from ..options import Options, option
 from ..types import Prior
-from ..verdict import STATUS_COLOURS, Evidence, Thresholds
+from ..verdict import STATUS_COLOURS, Evidence, Review, Thresholds, Verdict
 from .intervals import paired_stderr
 from .result import Result, quantity
 
@@ -64,6 +66,11 @@ class KLDivergenceResult(Result):
     )
     histogram_counts: np.ndarray = quantity("examples per bin, one row per unit")
     exact: bool = quantity("closed form (Gaussian prior) rather than Monte Carlo")
+    smallest_logvar: float = quantity(
+        "smallest log-variance over every example and unit (above 0: every posterior wider "
+        "than N(0, 1), the mark of a std or variance read as a log-variance)",
+        default=math.nan,
+    )
 
     def check(self) -> None:
         units, edges, counts = len(self.per_unit_rate), self.histogram_edges, self.histogram_counts
@@ -125,15 +132,43 @@ def kl_divergence(
     Kingma & Welling (2014), appendix B (the Gaussian KL); Hoffman & Johnson (2016).
     """
     mu, logvar = as_posteriors(mu, logvar)
+    smallest = _check_parametrisation(mu, logvar)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     if not prior.is_gaussian:
-        return _monte_carlo_kl(mu, logvar, prior, max(2, draws_per_example), seed)
+        result = _monte_carlo_kl(mu, logvar, prior, max(2, draws_per_example), seed)
+        return dataclasses.replace(result, smallest_logvar=smallest)
     mean, lv = (as_float64_tensor(a[0], mu.device) for a in (prior.means, prior.logvars))
     per_example = kl_diagonal_gaussians(mu, logvar, mean, lv).cpu().numpy()
     rate = per_example.mean(0)
     zeros = np.zeros(mu.shape[1])
+    histogram = kl_histogram(per_example)
     return KLDivergenceResult(
-        per_example, rate, zeros, float(rate.sum()), 0.0, *kl_histogram(per_example), exact=True
+        per_example, rate, zeros, float(rate.sum()), 0.0, *histogram, True, smallest
+    )
+
+
+#: Means varying by more than this (variance over examples, as for active units) count as
+#: informative units for the parametrisation check.
+MEANS_VARY = 0.01
+
+
+def _check_parametrisation(mu, logvar) -> float:
+    """The smallest log-variance; a warning when all are positive although some unit's means
+    vary: posteriors all at least as wide as the prior while z moves with x are what a std
+    or a variance read as a log-variance gives (a log sigma read as log sigma^2 has no such
+    mark: its posteriors are too wide by the square root, but not all above 1)."""
+    smallest = float(logvar.min())
+    varies = mu.shape[0] > 1 and bool((mu.var(dim=0) > MEANS_VARY).any())
+    if smallest > 0 and varies:
+        warnings.warn(misread_text(smallest), stacklevel=3)
+    return smallest
+
+
+def misread_text(smallest: float) -> str:
+    return (
+        f"every log-variance is above 0 (smallest {smallest:.3g}: every posterior wider than "
+        "N(0, 1)) while the means vary with x: a std or variance read as a log-variance "
+        "looks like this; check --param"
     )
 
 
@@ -187,6 +222,15 @@ def collapsed_units(result: KLDivergenceResult, thresholds: Thresholds) -> np.nd
 
 def vote(result: KLDivergenceResult, thresholds: Thresholds) -> Evidence:
     return Evidence(collapsed=collapsed_units(result, thresholds))
+
+
+def review(result: KLDivergenceResult, verdict: Verdict) -> Review:
+    """A note when the posteriors look like a misread parametrisation (see
+    ``_check_parametrisation``) and some unit is not collapsed."""
+    open_units = any(s != "collapsed" for s in verdict.unit_status)
+    if result.smallest_logvar > 0 and open_units and verdict.z_informative is not False:
+        return Review(notes=(misread_text(result.smallest_logvar),))
+    return Review()
 
 
 def summary_lines(result: KLDivergenceResult) -> list[str]:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from ..formatting import fmt
 from ..registry import ANALYSES
-from ..verdict import STATUSES
+from ..verdict import STATUSES, Thresholds
 from .document import declared_columns
 from .groups import group_rows, is_grouped
 
-INFORMATIVE = {
-    True: "z carries information about x",
-    False: "z carries no information about x",
-    None: "information not measured",
-}
+
+def _informative(report) -> str:
+    """What the interval on I(x;z) shows, in the words of the verdict rule: an interval that
+    does not clear the threshold shows less than it, not that z carries nothing."""
+    shown = report.verdict.z_informative
+    if shown is None:
+        return "information not measured"
+    default = Thresholds().mi_threshold
+    threshold = report.provenance.get("thresholds", {}).get("mi_threshold", default)
+    if shown:
+        return f"z carries information about x (above the {threshold:g}-nat threshold)"
+    return f"z is not shown to carry more than the {threshold:g}-nat threshold about x"
 
 
 def _header(report, source: str) -> list[str]:
@@ -22,7 +29,7 @@ def _header(report, source: str) -> list[str]:
     return [
         f"latentprobe: {source} ({report.stats.n_examples:,} examples, "
         f"{report.stats.n_units} latent units; all figures in nats)",
-        f"verdict: {v.model}: {INFORMATIVE[v.z_informative]}; {counts}",
+        f"verdict: {v.model}: {_informative(report)}; {counts}",
     ]
 
 
@@ -69,8 +76,44 @@ def channel_table(report) -> list[str]:
     return lines
 
 
+#: How each --param reads the encoder's second output.
+READ_AS = {"logvar": "log sigma^2", "logstd": "log sigma", "std": "sigma", "var": "sigma^2"}
+
+
+def _posterior_line(report) -> list[str]:
+    """How the encoder's output was read, when latentprobe ran the encoder."""
+    param = report.stats.provenance.get("encode_options", {}).get("param")
+    if param is None:
+        return []
+    read = READ_AS.get(param, param)
+    caveat = report.stats.provenance.get("posterior_caveat")
+    if caveat:
+        return [f"posterior: {caveat}"]
+    return [
+        f"posterior: diagonal Gaussian; the encoder's second output read as {read} "
+        f"(--param {param})"
+    ]
+
+
+def _prior_line(report) -> list[str]:
+    """Which prior the KL and the rate are against, when latentprobe ran the encoder."""
+    source = report.stats.provenance.get("prior_source")
+    if source is None:
+        return []
+    prior = report.stats.prior
+    if prior.kind == "standard_normal":
+        what = "N(0, I)"
+    else:
+        what = "diagonal Gaussian" if prior.is_gaussian else f"mixture of {len(prior.weights)}"
+    if source == "given":
+        return [f"prior: {what}, as given"]
+    if source.startswith("the model's own"):
+        return [f"prior: {what}, {source} (--prior-* options override it)"]
+    return [f"prior: {what} (the model defines none that latentprobe recognises)"]
+
+
 def summary(report, source: str) -> str:
-    lines = _header(report, source)
+    lines = _header(report, source) + _posterior_line(report) + _prior_line(report)
     for name, result in report.results.items():
         if ANALYSES[name].summary:
             lines.extend(ANALYSES[name].summary(result))
