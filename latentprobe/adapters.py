@@ -156,13 +156,16 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
             f"unknown --param {param!r}; choose one of {list(PARAMETRISATIONS)}"
         )
     call = _entry_point(model, encode)
-    transform = LOG_VARIANCE_TRANSFORMS.get(getattr(model, "model_name", None), lambda t: t)
+    name = getattr(model, "model_name", None) if encode is None else None
+    transform = LOG_VARIANCE_TRANSFORMS.get(name, lambda t: t)
+    shared = {"seen": False}  # a shared log-variance, decided on the first batch
 
     def encoder(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = interpret_output(call(x), param)
         logvar = transform(logvar)
         if mu.shape != logvar.shape:
-            logvar = _broadcast(logvar, mu.shape)
+            logvar = _broadcast(logvar, mu.shape, decided=shared["seen"])
+            shared["seen"] = True
         _check_batch(mu, len(x))
         encoder.latent_shape = tuple(mu.shape[1:])
         return mu.reshape(len(x), -1), logvar.reshape(len(x), -1)
@@ -185,25 +188,29 @@ def _check_batch(mu: torch.Tensor, n: int) -> None:
         )
 
 
-def _broadcast(logvar: torch.Tensor, shape) -> torch.Tensor:
+def _broadcast(logvar: torch.Tensor, shape, decided: bool = False) -> torch.Tensor:
     """Expand a log-variance shared by the batch to it: only one of the latent's shape
-    without the batch dimension (a per-unit parameter), and never one that could hold
-    per-example values instead (its first dimension as long as the batch: a batch of one,
-    or a batch as long as the latent). Other encoders' second outputs, such as the
-    (z, KL) of some text VAEs, would otherwise pass as a plausible log-variance."""
+    without the batch dimension, or with a batch dimension of 1 (a per-unit parameter).
+    On the first batch (``decided`` false) one that could hold per-example values instead
+    is refused: its first dimension as long as the batch (a batch of one, or a batch as
+    long as the latent). Other encoders' second outputs, such as the (z, KL) of some text
+    VAEs, would otherwise pass as a plausible log-variance. Once the first batch has shown a
+    shared one, a shorter last batch is not refused for its length."""
     batch, units = shape[0], tuple(shape[1:])
-    if tuple(logvar.shape) == units and logvar.shape[0] != batch:
-        return logvar.expand(shape)
-    if tuple(logvar.shape) == units:
+    own = tuple(logvar.shape)
+    per_unit = own == units or (own == (1, *units) and (batch > 1 or decided))
+    if per_unit and (decided or own[0] != batch or own == (1, *units)):
+        return logvar.reshape(units).expand(shape)
+    if per_unit:
         raise EncoderOutputError(
             f"encoder returned mu of shape {tuple(shape)} and a second output of shape "
-            f"{tuple(logvar.shape)}: for a batch of {batch} it cannot be told from "
-            "per-example values; use another --batch-size, or pass --encode module:function "
-            "returning (mu, logvar) of one shape"
+            f"{own}: for a batch of {batch} it cannot be told from per-example values; use "
+            "another --batch-size, or pass --encode module:function returning (mu, logvar) "
+            "of one shape"
         )
     raise EncoderOutputError(
-        f"encoder returned mu of shape {tuple(shape)} and a second output of shape "
-        f"{tuple(logvar.shape)}: not a log-variance per example (same shape) nor one shared "
-        "per unit (mu's shape without the batch); if it returns other values, such as "
-        "(z, KL), pass --encode module:function returning (mu, logvar)"
+        f"encoder returned mu of shape {tuple(shape)} and a second output of shape {own}: "
+        "not a log-variance per example (same shape) nor one shared per unit (mu's shape "
+        "without the batch); if it returns other values, such as (z, KL), pass --encode "
+        "module:function returning (mu, logvar)"
     )

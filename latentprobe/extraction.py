@@ -18,7 +18,14 @@ from . import progress, store
 from .adapters import PARAMETRISATIONS, make_encoder, posterior_caveat
 from .checkpoints import LoadedModel
 from .data import DataSource, open_data, sha256_file
-from .errors import DataError, DeviceError, EncoderOutputError, LatentprobeError, OptionsError
+from .errors import (
+    DataError,
+    DeviceError,
+    EncoderOutputError,
+    LatentprobeError,
+    OptionsError,
+    PriorError,
+)
 from .model_priors import model_prior
 from .options import Options, option
 from .types import EncoderStats, Prior, bad_value
@@ -241,8 +248,12 @@ def _own_prior(module, encode, options: EncodeOptions) -> tuple[Prior, str]:
     it came from, for the provenance and the summary."""
     module = module.to(resolve_device(options.device)).eval()
     encoder = make_encoder(module, encode=encode, param=options.param)
-    with torch.inference_mode():
-        found = model_prior(module, encoder)
+    try:
+        with torch.inference_mode():
+            found = model_prior(module, encoder)
+    except PriorError as e:
+        warnings.warn(f"{e}; analysed against N(0, I) instead", stacklevel=4)
+        return Prior.standard_normal(), f"standard normal: {e}"
     if found is None:
         return Prior.standard_normal(), "standard normal (default)"
     prior, description = found

@@ -104,11 +104,11 @@ def _tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out,
         for c0 in range(0, n_cols, cols):
             block = fill(r0, r1, c0, min(n_cols, c0 + cols))
             new_top = torch.maximum(top, block.max(dim=1).values)
-            new_top.nan_to_num_(neginf=0.0)  # a row of -inf so far: keep total at 0, not NaN
-            total.mul_(torch.exp(top - new_top))
-            total.add_(block.sub_(new_top[:, None]).exp_().sum(dim=1))
+            shift = new_top.nan_to_num(neginf=0.0)  # a row of -inf so far: total stays 0
+            total.mul_(torch.exp(top - shift))
+            total.add_(block.sub_(shift[:, None]).exp_().sum(dim=1))
             top = new_top
-        out[r0:r1] = top + total.log()
+        out[r0:r1] = top.nan_to_num(neginf=0.0) + total.log()
     return out
 
 

@@ -68,7 +68,7 @@ def _prior_distribution(model):
     if callable(prior) and not isinstance(prior, torch.distributions.Distribution):
         try:
             prior = prior()
-        except TypeError:  # a method that needs arguments is not a prior of its own
+        except Exception:  # needs arguments, or a module without forward(): not a prior() to call
             return None
     return prior if isinstance(prior, torch.distributions.Distribution) else None
 

@@ -174,7 +174,9 @@ def with_prior(stats: EncoderStats, prior: Prior) -> EncoderStats:
     provenance = {
         **stats.provenance,
         "prior": prior.describe(),
+        "prior_source": "given",
         "extraction_prior": stats.provenance.get("prior"),
+        "extraction_prior_source": stats.provenance.get("prior_source"),
     }
     return dataclasses.replace(stats, prior=prior, provenance=provenance)
 

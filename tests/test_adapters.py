@@ -120,3 +120,13 @@ def test_a_shared_per_unit_log_variance_is_expanded_even_for_a_batch_of_one():
     encoder = make_encoder(object(), encode=lambda m, x: (x[:, :3], logvar))
     for batch in (1, 9):
         torch.testing.assert_close(encoder(X[:batch])[1], logvar.expand(batch, 3))
+
+
+def test_a_shared_log_variance_stays_shared_on_a_last_batch_as_long_as_the_latent():
+    """The first batch decides; a (1, D) parameter is shared too (review of issue 11)."""
+    logvar = torch.tensor([-1.0, 0.0, 0.5])
+    encoder = make_encoder(object(), encode=lambda m, x: (x[:, :3], logvar))
+    encoder(X[:9])
+    torch.testing.assert_close(encoder(X[:3])[1], logvar.expand(3, 3))
+    row = make_encoder(object(), encode=lambda m, x: (x[:, :3], logvar[None]))
+    torch.testing.assert_close(row(X[:9])[1], logvar.expand(9, 3))

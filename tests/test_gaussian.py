@@ -200,3 +200,16 @@ def test_the_leave_one_out_mixture_leaves_out_one_component_per_row_in_every_til
     np.testing.assert_allclose(got.numpy(), logsumexp(log_k, axis=1), rtol=0, atol=1e-10)
     alone = log_mixture_density(z[:2], mu[:1], logvar[:1], exclude=torch.tensor([0, 0]))
     assert torch.isneginf(alone).all()
+
+
+def test_a_row_left_empty_by_its_first_tile_keeps_its_later_small_densities():
+    """One column per tile, the left-out component first and the others' log densities near
+    -1,000: a running maximum floored at 0 after the empty first tile lost them (-inf)."""
+    z = torch.zeros(3, 1, dtype=torch.float64)
+    mu = torch.tensor([[0.0], [45.0], [45.5], [-46.0], [44.0]], dtype=torch.float64)
+    logvar = torch.zeros_like(mu)
+    own = torch.zeros(3, dtype=torch.long)
+    got = log_mixture_density(z, mu, logvar, exclude=own, block_bytes=8 * 3)
+    log_k = -0.5 * (math.log(2 * math.pi) + mu[1:, 0].numpy() ** 2) - math.log(5)
+    np.testing.assert_allclose(got.numpy(), np.full(3, logsumexp(log_k)), rtol=1e-12)
+    assert (got < -900).all()

@@ -117,3 +117,15 @@ def test_posteriors_all_wider_than_the_prior_while_the_means_move_are_flagged():
         warnings.simplefilter("error")
         for m, lv in quiet:
             kl_divergence(m, lv)
+
+
+def test_posteriors_narrower_than_a_wide_prior_are_not_flagged():
+    """The check compares with the prior's widest component, not with N(0, 1)."""
+    rng = np.random.default_rng(1)
+    mu, logvar = rng.normal(size=(300, 2)), np.full((300, 2), 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = kl_divergence(mu, logvar, prior=Prior.diagonal(0.0, 1.0))
+    assert not result.wider_than_prior and result.smallest_logvar == 0.5
+    with pytest.warns(UserWarning, match="check --param"):
+        assert kl_divergence(mu, logvar).wider_than_prior

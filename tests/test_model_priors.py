@@ -15,7 +15,6 @@ from latentprobe.cli.main import main
 from scipy.special import logsumexp
 
 import latentprobe
-from latentprobe.errors import PriorError
 from latentprobe.outputs.summary import summary
 
 X = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
@@ -97,13 +96,25 @@ def test_a_prior_distribution_and_mixture_attributes_are_read():
     assert plain.provenance["prior_source"] == "standard normal (default)"
 
 
-def test_a_prior_latentprobe_cannot_use_is_a_clear_error():
+def test_a_prior_latentprobe_cannot_use_is_announced_and_replaced():
     class LaplacePriorVAE(models.TupleVAE):
         def prior(self):
             return torch.distributions.Laplace(torch.zeros(3), torch.ones(3))
 
-    with pytest.raises(PriorError, match="Laplace.*--prior-mean"):
-        latentprobe.extract(LaplacePriorVAE().eval(), X)
+    with pytest.warns(UserWarning, match="Laplace.*--prior-mean.*N\\(0, I\\) instead"):
+        stats = latentprobe.extract(LaplacePriorVAE().eval(), X)
+    assert stats.prior.kind == "standard_normal" and "Laplace" in stats.provenance["prior_source"]
+    text = summary(latentprobe.analyze(stats, only=["kl_divergence"]), "m.pt")
+    assert "prior: N(0, I) instead of the model's own, which cannot be used" in text
+
+
+def test_a_prior_given_for_a_stats_file_is_named_as_given():
+    vamp_model()
+    common = ["vamp.pt", "--arch", "models:PythaeStyleVAMP", "--data", "x.npy"]
+    assert run("extract", *common, "-o", "s.h5").exit_code == 0
+    result = run("analyze", "s.h5", "--skip", "probes", "--prior-mean", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert "prior: diagonal Gaussian, as given" in result.stdout
 
 
 class IAFStyleVAE(models.PythaeStyleVAE):

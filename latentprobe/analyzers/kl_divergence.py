@@ -67,9 +67,12 @@ class KLDivergenceResult(Result):
     histogram_counts: np.ndarray = quantity("examples per bin, one row per unit")
     exact: bool = quantity("closed form (Gaussian prior) rather than Monte Carlo")
     smallest_logvar: float = quantity(
-        "smallest log-variance over every example and unit (above 0: every posterior wider "
-        "than N(0, 1), the mark of a std or variance read as a log-variance)",
-        default=math.nan,
+        "smallest log-variance over every example and unit", default=math.nan
+    )
+    wider_than_prior: bool = quantity(
+        "every posterior wider than the prior's widest component while the means move with "
+        "x: the mark of a std or variance read as a log-variance (see --param)",
+        default=False,
     )
 
     def check(self) -> None:
@@ -132,18 +135,18 @@ def kl_divergence(
     Kingma & Welling (2014), appendix B (the Gaussian KL); Hoffman & Johnson (2016).
     """
     mu, logvar = as_posteriors(mu, logvar)
-    smallest = _check_parametrisation(mu, logvar)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
+    checked = _check_parametrisation(mu, logvar, float(np.max(prior.logvars)))
     if not prior.is_gaussian:
         result = _monte_carlo_kl(mu, logvar, prior, max(2, draws_per_example), seed)
-        return dataclasses.replace(result, smallest_logvar=smallest)
+        return dataclasses.replace(result, **checked)
     mean, lv = (as_float64_tensor(a[0], mu.device) for a in (prior.means, prior.logvars))
     per_example = kl_diagonal_gaussians(mu, logvar, mean, lv).cpu().numpy()
     rate = per_example.mean(0)
     zeros = np.zeros(mu.shape[1])
     histogram = kl_histogram(per_example)
     return KLDivergenceResult(
-        per_example, rate, zeros, float(rate.sum()), 0.0, *histogram, True, smallest
+        per_example, rate, zeros, float(rate.sum()), 0.0, *histogram, True, **checked
     )
 
 
@@ -152,23 +155,24 @@ def kl_divergence(
 MEANS_VARY = 0.01
 
 
-def _check_parametrisation(mu, logvar) -> float:
-    """The smallest log-variance; a warning when all are positive although some unit's means
-    vary: posteriors all at least as wide as the prior while z moves with x are what a std
-    or a variance read as a log-variance gives (a log sigma read as log sigma^2 has no such
-    mark: its posteriors are too wide by the square root, but not all above 1)."""
+def _check_parametrisation(mu, logvar, widest_prior: float) -> dict:
+    """The smallest log-variance, and whether every posterior is wider than the prior's
+    widest component (log-variance ``widest_prior``) although some unit's means vary, with a
+    warning then: that is what a std or a variance read as a log-variance gives (a log sigma
+    read as log sigma^2 has no such mark: too wide by the square root, not wider than all)."""
     smallest = float(logvar.min())
     varies = mu.shape[0] > 1 and bool((mu.var(dim=0) > MEANS_VARY).any())
-    if smallest > 0 and varies:
+    wider = smallest > widest_prior and varies
+    if wider:
         warnings.warn(misread_text(smallest), stacklevel=3)
-    return smallest
+    return {"smallest_logvar": smallest, "wider_than_prior": wider}
 
 
 def misread_text(smallest: float) -> str:
     return (
-        f"every log-variance is above 0 (smallest {smallest:.3g}: every posterior wider than "
-        "N(0, 1)) while the means vary with x: a std or variance read as a log-variance "
-        "looks like this; check --param"
+        f"every posterior is wider than the prior (smallest log-variance {smallest:.3g}) "
+        "while the means vary with x: a std or variance read as a log-variance looks like "
+        "this; check --param"
     )
 
 
@@ -228,7 +232,7 @@ def review(result: KLDivergenceResult, verdict: Verdict) -> Review:
     """A note when the posteriors look like a misread parametrisation (see
     ``_check_parametrisation``) and some unit is not collapsed."""
     open_units = any(s != "collapsed" for s in verdict.unit_status)
-    if result.smallest_logvar > 0 and open_units and verdict.z_informative is not False:
+    if result.wider_than_prior and open_units and verdict.z_informative is not False:
         return Review(notes=(misread_text(result.smallest_logvar),))
     return Review()
 

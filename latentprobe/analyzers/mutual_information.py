@@ -343,7 +343,7 @@ def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, r
     capped = bool(rise > max(GROWTH_MIN_NATS, GROWTH_SIGMAS * noise))
     population, population_se = math.nan, math.nan
     if not capped and math.isfinite(result.nats):
-        population = max(0.0, 2 * result.nats - float(halves.mean()))
+        population = _at_least_zero(2 * result.nats - float(halves.mean()))
         population_se = between  # the correction adds O(1/N) to it (Quenouille 1956)
     return dataclasses.replace(
         result,
@@ -365,9 +365,14 @@ def _with_bracket(result, points: _Points, between: float, leave_one_out):
     high, high_se = _mean_and_stderr(leave_one_out, points, over_examples=True)
     return dataclasses.replace(
         result,
-        population_low=max(0.0, result.nats - Z95 * between),
+        population_low=_at_least_zero(result.nats - Z95 * between),
         population_high=high + Z95 * high_se,
     )
+
+
+def _at_least_zero(nats: float) -> float:
+    """``nats`` moved up to 0, NaN kept (``max(0.0, nan)`` would give 0)."""
+    return nats if math.isnan(nats) else max(0.0, nats)
 
 
 def _warn_if_long(n_points: int, n: int, units: int) -> None:

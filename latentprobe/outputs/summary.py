@@ -88,7 +88,7 @@ def _posterior_line(report) -> list[str]:
     read = READ_AS.get(param, param)
     caveat = report.stats.provenance.get("posterior_caveat")
     if caveat:
-        return [f"posterior: {caveat}"]
+        return [f"posterior: {caveat}; its second output read as {read} (--param {param})"]
     return [
         f"posterior: diagonal Gaussian; the encoder's second output read as {read} "
         f"(--param {param})"
@@ -109,7 +109,9 @@ def _prior_line(report) -> list[str]:
         return [f"prior: {what}, as given"]
     if source.startswith("the model's own"):
         return [f"prior: {what}, {source} (--prior-* options override it)"]
-    return [f"prior: {what} (the model defines none that latentprobe recognises)"]
+    if source == "standard normal (default)":
+        return [f"prior: {what} (the model defines none that latentprobe recognises)"]
+    return [f"prior: {what} instead of the model's own, which cannot be used: {source}"]
 
 
 def summary(report, source: str) -> str:

@@ -128,7 +128,8 @@ def permutation_test(z, y, rng, *, task, k, folds, draws, seed, permutations, la
         warnings.warn(
             f"the sample probe's permutation test refits {folds} folds up to {most + 1:,} "
             f"times on {z.shape[1]:,} units: about {seconds / 60:.0f} minutes; bound it with "
-            "--permutations N or leave the probes out with --skip probes",
+            "--permutations N (it stays at least 40 per label set probed, for Holm's "
+            "correction) or leave the probes out with --skip probes",
             stacklevel=2,
         )
     observed = score(y)
