@@ -84,6 +84,8 @@ def _model(path, p: dict) -> workflow.ModelSpec:
         arch_kwargs=p["arch_kwargs"],
         trust_checkpoint=p["trust_checkpoint"],
         encode=p["encode_spec"],
+        state_dict_key=p["state_dict_key"],
+        encode_method=p["encode_method"],
     )
 
 

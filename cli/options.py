@@ -70,6 +70,11 @@ model_options = compose(
         help="JSON keyword arguments for the class, e.g. '{\"latent_dim\": 16}'.",
     ),
     click.option(
+        "--state-dict-key",
+        help="The key of a checkpoint dict that holds the weights, e.g. 'model' in "
+        "{'epoch', 'model', 'optimizer'} (found alone when only one value is a state dict).",
+    ),
+    click.option(
         "--trust-checkpoint",
         is_flag=True,
         help="Allow pickled modules and TorchScript, which run code from the file.",
@@ -79,6 +84,11 @@ model_options = compose(
         "encode_spec",
         help="module:function called as function(model, x) "
         "-> (mu, logvar), for encoders no built-in convention fits.",
+    ),
+    click.option(
+        "--encode-method",
+        help="Name of the model's method to call as method(x) instead of encode(), e.g. "
+        "encode_stats (its output is read by the same conventions).",
     ),
 )
 

@@ -63,6 +63,39 @@ def _from_pair(out, param):
     return mu, PARAMETRISATIONS[param](second)
 
 
+def _from_latent_dist(out, param):
+    return _from_mean_logvar(out.latent_dist, param)
+
+
+def _from_mean_logvar(out, param):
+    return out.mean, out.logvar
+
+
+def _from_loc_scale(out, param):
+    return out.loc, 2.0 * _positive_log(out.scale, "scale")
+
+
+def _from_triple(out, param):
+    """(z, mu, logvar) and the like: the two tensors of one shape, in order, when the third
+    has another shape (a sample with a draws axis, say); three of one shape are ambiguous."""
+    if not all(isinstance(t, torch.Tensor) for t in out):
+        raise EncoderOutputError("encoder returned a 3-tuple that is not three tensors")
+    shapes = [tuple(t.shape) for t in out]
+    pairs = [(i, j) for i in range(3) for j in range(i + 1, 3) if shapes[i] == shapes[j]]
+    if len(pairs) != 1:
+        raise EncoderOutputError(
+            f"encoder returned three tensors of shapes {shapes}: which two are (mu, logvar) "
+            "cannot be told from their shapes; pass --encode-method NAME for a method that "
+            "returns (mu, logvar), or --encode module:function"
+        )
+    i, j = pairs[0]
+    return out[i], PARAMETRISATIONS[param](out[j])
+
+
+def _tensors(o, *names) -> bool:
+    return all(isinstance(getattr(o, n, None), torch.Tensor) for n in names)
+
+
 OUTPUT_CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
     (
         "torch.distributions Normal / Independent(Normal)",
@@ -75,9 +108,21 @@ OUTPUT_CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
         _from_pythae,
     ),
     (
+        "diffusers output (.latent_dist with .mean and .logvar)",
+        lambda o: _tensors(getattr(o, "latent_dist", None), "mean", "logvar"),
+        _from_latent_dist,
+    ),
+    ("object with .mean and .logvar", lambda o: _tensors(o, "mean", "logvar"), _from_mean_logvar),
+    ("object with .loc and .scale", lambda o: _tensors(o, "loc", "scale"), _from_loc_scale),
+    (
         "(mu, second) tuple or list; second per --param",
         lambda o: isinstance(o, (tuple, list)) and len(o) == 2,
         _from_pair,
+    ),
+    (
+        "(z, mu, logvar) or (mu, logvar, z) when z's shape differs; second per --param",
+        lambda o: isinstance(o, (tuple, list)) and len(o) == 3,
+        _from_triple,
     ),
 ]
 

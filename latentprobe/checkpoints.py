@@ -9,9 +9,12 @@ they load only with ``trust_checkpoint=True``.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import importlib.util
 import inspect
 import json
+import pathlib
 import pickle
 import pickletools
 import re
@@ -19,11 +22,17 @@ import reprlib
 import sys
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+
+try:  # numpy 2 moved it; the pickles name the module of the numpy that wrote them
+    from numpy._core.multiarray import scalar as numpy_scalar
+except ImportError:  # numpy 1
+    from numpy.core.multiarray import scalar as numpy_scalar
 
 from . import zoo
 from .data import first_line, import_from_spec, importable_from_cwd
@@ -76,6 +85,9 @@ class LoadedModel:
     files: tuple[Path, ...]
     trusted: bool = False
     dataset: str | None = None
+    #: Where in training the checkpoint was saved: Lightning's ``epoch`` and
+    #: ``global_step`` (plain integers only), empty when the file does not say.
+    training: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- architecture
@@ -122,8 +134,15 @@ def build_model(cls: type, kwargs: dict, hyper_parameters: dict | None = None) -
     try:
         model = cls(**kwargs)
     except Exception as e:  # noqa: BLE001 - the constructor is the user's code
+        hint = "check --arch-kwargs"
+        if isinstance(e, TypeError) and "required" in str(e):
+            hint += (
+                "; a constructor that takes sub-modules (encoder, decoder) needs a small class "
+                "of yours that builds them from plain arguments, named with --arch (README: "
+                "Models from other codebases)"
+            )
         raise ArchitectureError(
-            f"cannot build {cls.__name__}(**{reprlib.repr(kwargs)}): {e}; check --arch-kwargs"
+            f"cannot build {cls.__name__}(**{reprlib.repr(kwargs)}): {e}; {hint}"
         ) from e
     if not isinstance(model, nn.Module):
         raise ArchitectureError(f"{cls.__name__} is not a torch.nn.Module")
@@ -156,12 +175,20 @@ def _describe_mismatch(model_sd: dict, sd: dict) -> str:
     return "; ".join(parts)
 
 
+#: Leading key segments stripped when the keys need it: up to this many (Lightning's
+#: ``model.`` around torch.compile's ``_orig_mod.``, DDP's ``module.``).
+PREFIX_DEPTH = 3
+
+
 def _candidates(sd: dict):
+    """``sd``, then ``sd`` restricted to each shared prefix of 1 to PREFIX_DEPTH leading
+    segments with that prefix stripped."""
     yield sd
-    prefixes = sorted({k.split(".", 1)[0] for k in sd if "." in k})
-    for prefix in prefixes:
-        start = prefix + "."
-        yield {k[len(start) :]: v for k, v in sd.items() if k.startswith(start)}
+    for depth in range(1, PREFIX_DEPTH + 1):
+        heads = sorted({".".join(k.split(".")[:depth]) for k in sd if k.count(".") >= depth})
+        for head in heads:
+            start = head + "."
+            yield {k[len(start) :]: v for k, v in sd.items() if k.startswith(start)}
 
 
 def checked_state_dict(sd, source: Path, key: str | None = None) -> dict:
@@ -183,7 +210,8 @@ def checked_state_dict(sd, source: Path, key: str | None = None) -> dict:
 
 
 def load_weights(model: nn.Module, sd, source: Path, key: str | None = None) -> None:
-    """Load ``sd`` exactly, stripping one leading prefix (``model.``) when the keys need it."""
+    """Load ``sd`` exactly, stripping leading prefixes (``model.``, ``module.``,
+    ``model._orig_mod.``) when the keys need it."""
     sd = checked_state_dict(sd, source, key)
     model_sd = model.state_dict()
     for candidate in _candidates(sd):
@@ -260,13 +288,32 @@ def _pickle_bytes(path: Path) -> bytes:
         return archive.read(members[0])
 
 
+def _harmless_globals() -> list:
+    """Types that codebases leave in checkpoint dicts and that the weights-only unpickler may
+    build without running code from the file: ``argparse.Namespace`` (beta-TCVAE saves its
+    arguments so), ``pathlib`` paths (Lightning hyperparameters), numpy scalars and dtypes
+    (epochs, losses). Each only stores values; none calls anything named in the file."""
+    dtypes = "f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 ? c8 c16".split()
+    return [
+        argparse.Namespace,
+        pathlib.PosixPath,
+        pathlib.PurePosixPath,
+        pathlib.WindowsPath,
+        pathlib.PureWindowsPath,
+        np.dtype,
+        numpy_scalar,
+        *(type(np.dtype(code)) for code in dtypes),
+    ]
+
+
 def _torch_load(path: Path, map_location, trusted: bool):
     """(object, whether the full unpickler was used): weights-only first; the full
     unpickler only when the file needs it and trust was given."""
     try:
         with warnings.catch_warnings():  # the error says it better than torch's warning
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
-            return torch.load(path, weights_only=True, map_location=map_location), False
+            with torch.serialization.safe_globals(_harmless_globals()):
+                return torch.load(path, weights_only=True, map_location=map_location), False
     except pickle.UnpicklingError as e:
         reason = _full_unpickler_reason(path, str(e))
         if reason is None:
@@ -303,11 +350,8 @@ def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str 
     if isinstance(obj, dict) and zoo.ZOO_KEY in obj:
         return _from_zoo(obj, path, arch_kwargs)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        hparams = obj.get("hyper_parameters")
         model = build_model(
-            _need_arch(arch, path, "Lightning checkpoint"),
-            arch_kwargs,
-            hparams if isinstance(hparams, dict) else None,
+            _need_arch(arch, path, "Lightning checkpoint"), arch_kwargs, _saved_arguments(obj)
         )
         load_weights(model, obj["state_dict"], path, "state_dict")
         return model, "lightning", None
@@ -319,11 +363,33 @@ def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str 
         model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs)
         load_weights(model, obj, path)
         return model, "state-dict", None
+    under = [k for k, v in obj.items() if _tensor_dict(v)] if isinstance(obj, dict) else []
+    if len(under) == 1:  # {'epoch', 'model', 'optimizer'}: the optimizer's is no tensor dict
+        model = build_model(
+            _need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj)
+        )
+        load_weights(model, obj[under[0]], path, under[0])
+        return model, f"state-dict under {under[0]!r}", None
+    if len(under) > 1:
+        raise CheckpointError(
+            f"{path} holds several state dicts (under {', '.join(map(repr, under))}); "
+            "name the model's with --state-dict-key"
+        )
     keys = ", ".join(reprlib.repr(k) for k in list(obj)[:5]) if isinstance(obj, dict) else ""
     raise CheckpointError(
         f"{path} holds no state dict ({f'keys {keys}' if keys else type(obj).__name__}); "
         "expected a state dict, {'state_dict': ...} or {'model_state_dict': ...}"
     )
+
+
+def _saved_arguments(obj: dict) -> dict | None:
+    """Constructor arguments saved beside the weights: Lightning's ``hyper_parameters``, or
+    an ``argparse.Namespace`` under ``args`` (beta-TCVAE's checkpoints)."""
+    hparams = obj.get("hyper_parameters")
+    if isinstance(hparams, dict):
+        return hparams
+    args = obj.get("args")
+    return vars(args) if isinstance(args, argparse.Namespace) else None
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -361,7 +427,7 @@ def _from_zoo(obj: dict, path: Path, arch_kwargs: dict):
     return model, "zoo", dataset
 
 
-def _load_file(path: Path, arch, arch_kwargs, trusted, map_location) -> LoadedModel:
+def _load_file(path: Path, arch, arch_kwargs, trusted, map_location, key=None) -> LoadedModel:
     if path.suffix == ".safetensors":
         return LoadedModel(_from_safetensors(path, arch, arch_kwargs), "safetensors", (path,))
     if _is_torchscript(path):
@@ -369,8 +435,38 @@ def _load_file(path: Path, arch, arch_kwargs, trusted, map_location) -> LoadedMo
     obj, used_pickle = _torch_load(path, map_location, trusted)
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, "pickled-module", (path,), trusted=True)
+    if key is not None:
+        return _from_key(obj, path, arch, arch_kwargs, key, used_pickle)
     model, fmt, dataset = _from_state_dict(obj, path, arch, arch_kwargs)
-    return LoadedModel(model, fmt, (path,), trusted=used_pickle, dataset=dataset)
+    loaded = LoadedModel(model, fmt, (path,), trusted=used_pickle, dataset=dataset)
+    return dataclasses.replace(loaded, training=_training_position(obj))
+
+
+def _from_key(obj, path: Path, arch, arch_kwargs, key: str, used_pickle: bool) -> LoadedModel:
+    """The weights under ``--state-dict-key``."""
+    if not isinstance(obj, dict) or key not in obj:
+        keys = ", ".join(map(repr, list(obj)[:8])) if isinstance(obj, dict) else ""
+        raise CheckpointError(
+            f"{path} has no key {key!r} (keys: {keys or type(obj).__name__}); "
+            "check --state-dict-key"
+        )
+    model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj))
+    load_weights(model, obj[key], path, key)
+    loaded = LoadedModel(model, f"state-dict under {key!r}", (path,), trusted=used_pickle)
+    return dataclasses.replace(loaded, training=_training_position(obj))
+
+
+def _training_position(obj) -> dict:
+    """``epoch`` and ``global_step`` of a checkpoint dict (Lightning saves both), when they
+    are plain integers (numpy ones included)."""
+    if not isinstance(obj, dict):
+        return {}
+    found = {}
+    for key in ("epoch", "global_step"):
+        value = obj.get(key)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            found[key] = int(value)
+    return found
 
 
 def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
@@ -490,6 +586,7 @@ def load_model(
     arch_kwargs: dict | None = None,
     trust_checkpoint: bool = False,
     map_location="cpu",
+    state_dict_key: str | None = None,
 ) -> LoadedModel:
     """Load a checkpoint (file or pythae folder) into a model in ``eval()`` mode.
 
@@ -503,6 +600,10 @@ def load_model(
         Keyword arguments for the architecture's constructor.
     trust_checkpoint : bool
         Allow formats that run code from the file (pickled modules, TorchScript).
+    state_dict_key : str, optional
+        The key of a checkpoint dict holding the weights (``model`` in ``{'epoch', 'model',
+        'optimizer'}``); without it a dict whose only state dict is under some key is read
+        from there.
     """
     path = Path(path)
     arch_kwargs = dict(arch_kwargs or {})
@@ -516,6 +617,6 @@ def load_model(
             )
         loaded = _from_pythae_folder(path, arch, arch_kwargs, trust_checkpoint, map_location)
     else:
-        loaded = _load_file(path, arch, arch_kwargs, trust_checkpoint, map_location)
+        loaded = _load_file(path, arch, arch_kwargs, trust_checkpoint, map_location, state_dict_key)
     loaded.model.eval()
     return loaded

@@ -347,6 +347,7 @@ def make_provenance(
         "options": {},
         "encode_options": vars(options).copy(),
         "checkpoint_format": loaded.format if loaded else "in-memory module",
+        "checkpoint_training": loaded.training if loaded else {},
         "checkpoint_sha256": digests["checkpoint_sha256"],
         "trust_checkpoint": bool(loaded and loaded.trusted),
         "data": source.description,

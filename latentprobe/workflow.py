@@ -38,6 +38,8 @@ class ModelSpec:
     arch_kwargs: dict = field(default_factory=dict)
     trust_checkpoint: bool = False
     encode: str | None = None  # module:function called as function(model, x)
+    state_dict_key: str | None = None  # where in a checkpoint dict the weights are
+    encode_method: str | None = None  # a method of the model called as method(x)
 
 
 @dataclass(frozen=True)
@@ -95,22 +97,40 @@ def load(model: ModelSpec, data_spec: DataSpec) -> tuple[LoadedModel, DataSource
         arch=model.arch,
         arch_kwargs=model.arch_kwargs,
         trust_checkpoint=model.trust_checkpoint,
+        state_dict_key=model.state_dict_key,
     )
     if data_spec.spec is not None:  # the user's --data wins; the file's name is not read
         return loaded, data_spec.open()
     return loaded, data_spec.open(fallback=zoo_dataset(loaded))
 
 
-def encode_function(spec: str | None):
+def encode_function(spec: str | None, method: str | None = None):
+    """The --encode function, or a call of the model's --encode-method, or None."""
+    if spec is not None and method is not None:
+        raise OptionsError("give --encode or --encode-method, not both")
+    if method is not None:
+        return _method_caller(method)
     if spec is None:
         return None
     return data.import_from_spec(spec, "--encode", error=ArchitectureError)
 
 
+def _method_caller(name: str):
+    def call(model, x):
+        method = getattr(model, name, None)
+        if not callable(method) or name.startswith("_"):
+            raise ArchitectureError(
+                f"{type(model).__name__} has no public method {name!r}; check --encode-method"
+            )
+        return method(x)
+
+    return call
+
+
 def _encoding(model: ModelSpec, encoding: EncodeOptions, prior, seed, progress, provenance):
     return dict(
         **dataclasses.asdict(encoding),
-        encode=encode_function(model.encode),
+        encode=encode_function(model.encode, model.encode_method),
         prior=prior,
         seed=seed,
         progress=progress,

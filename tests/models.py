@@ -200,3 +200,14 @@ class AttributeMixturePriorVAE(TupleVAE):
         super().__init__(input_dim, latent_dim)
         self.prior_means = nn.Parameter(torch.tensor([[-1.0] * latent_dim, [1.0] * latent_dim]))
         self.prior_logvars = nn.Parameter(torch.full((2, latent_dim), -0.5))
+
+
+class SampleOnlyEncodeVAE(TupleVAE):
+    """encode() returns a sample z; the posterior's parameters come from encode_stats()."""
+
+    def encode(self, x):
+        mu, logvar = self.encode_stats(x)
+        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+    def encode_stats(self, x):
+        return super().encode(x)

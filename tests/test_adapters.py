@@ -130,3 +130,38 @@ def test_a_shared_log_variance_stays_shared_on_a_last_batch_as_long_as_the_laten
     torch.testing.assert_close(encoder(X[:3])[1], logvar.expand(3, 3))
     row = make_encoder(object(), encode=lambda m, x: (x[:, :3], logvar[None]))
     torch.testing.assert_close(row(X[:9])[1], logvar.expand(9, 3))
+
+
+class _Holder:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _mu_logvar(x):
+    return x[:, :3], x[:, 3:6] - 1.0
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda mu, lv: _Holder(latent_dist=_Holder(mean=mu, logvar=lv, std=(0.5 * lv).exp())),
+        lambda mu, lv: _Holder(mean=mu, logvar=lv),
+        lambda mu, lv: _Holder(loc=mu, scale=(0.5 * lv).exp()),
+        lambda mu, lv: (mu + 0.0, mu, lv)[1:] + (mu[:, None].expand(-1, 4, -1),),  # (mu, lv, z)
+        lambda mu, lv: (mu[None].expand(5, -1, -1), mu, lv),  # (z with a draws axis, mu, lv)
+    ],
+    ids=["diffusers latent_dist", "mean/logvar", "loc/scale", "mu-logvar-z", "z-mu-logvar"],
+)
+def test_more_output_conventions_reduce_to_mu_and_logvar(wrap):
+    """Issue 11: diffusers' .latent_dist, objects with .mean/.logvar or .loc/.scale, and
+    triples whose third tensor's shape tells it apart."""
+    encoder = make_encoder(object(), encode=lambda m, x: wrap(*_mu_logvar(x)))
+    mu, logvar = encoder(X)
+    torch.testing.assert_close(mu, _mu_logvar(X)[0])
+    torch.testing.assert_close(logvar, _mu_logvar(X)[1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_triple_of_one_shape_is_refused_naming_encode_method():
+    encoder = make_encoder(object(), encode=lambda m, x: (x[:, :3], x[:, :3], x[:, 3:6]))
+    with pytest.raises(EncoderOutputError, match="cannot be told.*--encode-method"):
+        encoder(X)

@@ -292,3 +292,88 @@ def test_pythae_folder_with_a_custom_encoder_loads_only_with_trust(tmp_path):
     with torch.no_grad():
         expected = model.encoder(torch.from_numpy(X)).embedding.double().numpy()
     np.testing.assert_array_equal(stats_of(loaded)[0], expected)
+
+
+def test_harmless_contents_load_without_trust_and_a_namespace_builds_the_model(
+    tuple_model, tmp_path
+):
+    """beta-TCVAE saves {'state_dict', 'args': argparse.Namespace}; Lightning hyperparameters
+    hold pathlib paths; epochs and losses are numpy scalars. None of them runs code, and the
+    Namespace's fields fill the constructor (issue 11)."""
+    import argparse
+    import pathlib
+
+    sd = prefixed(tuple_model.state_dict(), "model.")
+    args = argparse.Namespace(input_dim=6, latent_dim=3, beta=6.0, save=pathlib.Path("out"))
+    extras = {"epoch": np.int64(7), "loss": np.float32(0.25), "dtype": np.dtype("float64")}
+    torch.save({"state_dict": sd, "args": args, **extras}, tmp_path / "m.pth")
+    loaded = latentprobe.load_model(tmp_path / "m.pth", arch="models:TupleVAE")
+    assert not loaded.trusted
+    np.testing.assert_array_equal(stats_of(loaded)[0], reference(tuple_model)[0])
+
+
+class _Calls:
+    """Pickles as a call of ``function(*args)``, as a hostile checkpoint would."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return (self.function, self.args)
+
+
+@pytest.mark.parametrize(
+    "payload, named",
+    [
+        (_Calls(__import__("os").system, "true"), "system"),
+        (_Calls(np.load, "x.npy"), "numpy.load"),  # numpy scalars pass; numpy's functions not
+        (_Calls(__import__("argparse").ArgumentParser), "argparse.ArgumentParser"),
+        (_Calls(__import__("pathlib").Path.unlink, "x"), "getattr"),  # a method via getattr
+    ],
+)
+def test_other_contents_beside_harmless_ones_are_still_refused(payload, named, tmp_path):
+    import argparse
+
+    obj = {"state_dict": {"w": torch.zeros(1)}, "args": argparse.Namespace(a=1), "x": payload}
+    torch.save(obj, tmp_path / "m.pt")
+    with pytest.raises(UnsafeCheckpointError, match=named.replace(".", r"\.")):
+        latentprobe.load_model(tmp_path / "m.pt", arch="models:TupleVAE")
+
+
+def test_a_state_dict_under_a_key_is_found_or_named(tuple_model, tmp_path):
+    """{'epoch', 'model', 'optimizer'}: the only state dict is read; with two (a model and its
+    EMA copy) the error names --state-dict-key, which picks one (issue 11)."""
+    optimizer = torch.optim.Adam(tuple_model.parameters())
+    tuple_model(torch.zeros(2, 6))[0].sum().backward()
+    optimizer.step()
+    sd = tuple_model.state_dict()
+    torch.save({"epoch": 5, "model": sd, "optimizer": optimizer.state_dict()}, tmp_path / "a.pt")
+    loaded = latentprobe.load_model(tmp_path / "a.pt", arch="models:TupleVAE")
+    assert loaded.format == "state-dict under 'model'" and loaded.training == {"epoch": 5}
+    np.testing.assert_array_equal(stats_of(loaded)[0], reference(tuple_model)[0])
+    shifted = {k: v + 1.0 for k, v in sd.items()}
+    torch.save({"model": shifted, "ema": sd}, tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match="'model', 'ema'.*--state-dict-key"):
+        latentprobe.load_model(tmp_path / "b.pt", arch="models:TupleVAE")
+    ema = latentprobe.load_model(tmp_path / "b.pt", arch="models:TupleVAE", state_dict_key="ema")
+    np.testing.assert_array_equal(stats_of(ema)[0], reference(tuple_model)[0])
+    with pytest.raises(CheckpointError, match="no key 'emma'.*--state-dict-key"):
+        latentprobe.load_model(tmp_path / "b.pt", arch="models:TupleVAE", state_dict_key="emma")
+
+
+@pytest.mark.parametrize("prefix", ["module.", "_orig_mod.", "model._orig_mod.", "model.module."])
+def test_wrapper_prefixes_are_stripped(prefix, tuple_model, tmp_path):
+    """DDP's module., torch.compile's _orig_mod., and either inside Lightning's model."""
+    torch.save(prefixed(tuple_model.state_dict(), prefix), tmp_path / "m.pt")
+    loaded = latentprobe.load_model(tmp_path / "m.pt", arch="models:TupleVAE")
+    np.testing.assert_array_equal(stats_of(loaded)[0], reference(tuple_model)[0])
+
+
+def test_a_constructor_that_takes_sub_modules_gets_the_wrapper_advice(tmp_path):
+    class TextVAE(torch.nn.Module):
+        def __init__(self, encoder, decoder, args):
+            super().__init__()
+
+    torch.save({"w": torch.zeros(1)}, tmp_path / "m.pt")
+    with pytest.raises(ArchitectureError, match="sub-modules.*small class.*--arch"):
+        latentprobe.load_model(tmp_path / "m.pt", arch=TextVAE)

@@ -437,3 +437,56 @@ def test_a_std_read_as_a_log_variance_is_flagged_and_the_right_param_gives_the_r
     rate = (0.5 * (std**2 + mu**2 - 1) - torch.log(std)).sum(1).mean().item()
     with h5py.File("right.h5") as f:
         assert f["analyses/kl_divergence"].attrs["total_rate"] == pytest.approx(rate, rel=1e-5)
+
+
+def test_a_lightning_checkpoint_says_where_in_training_it_was_saved(tuple_model, data_npz):
+    """A stale last.ckpt is a common mistake: its epoch and global step are in the header
+    and the provenance (issue 11)."""
+    sd = {f"model.{k}": v for k, v in tuple_model.state_dict().items()}
+    torch.save({"state_dict": sd, "epoch": 3, "global_step": np.int64(1200)}, "last.ckpt")
+    result = run(
+        "analyze",
+        "last.ckpt",
+        "--arch",
+        "models:TupleVAE",
+        "--data",
+        data_npz,
+        "--skip",
+        "probes",
+        "-o",
+        "r.h5",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "3 latent units; epoch 3, global step 1,200; all figures in nats" in result.stdout
+    assert read_stats("r.h5").provenance["checkpoint_training"] == {
+        "epoch": 3,
+        "global_step": 1200,
+    }
+
+
+def test_state_dict_key_picks_the_weights(tuple_model, data_npz):
+    sd = tuple_model.state_dict()
+    torch.save({"model": {k: v + 1 for k, v in sd.items()}, "ema": sd}, "two.pt")
+    common = ["two.pt", "--arch", "models:TupleVAE", "--data", data_npz, "-o", "s.h5"]
+    assert_one_line_error(run("extract", *common), 4, "--state-dict-key", "s.h5")
+    result = run("extract", *common, "--state-dict-key", "ema", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    x = torch.from_numpy(np.load(data_npz)["x"])
+    with torch.no_grad():
+        expected = tuple_model.encode(x)[0].numpy()
+    np.testing.assert_allclose(read_stats("s.h5").mu, expected, rtol=1e-6)
+
+
+def test_encode_method_names_the_method_that_gives_the_posterior(tuple_model, data_npz):
+    torch.save(tuple_model.state_dict(), "m.pt")
+    common = ["m.pt", "--arch", "models:SampleOnlyEncodeVAE", "--data", data_npz, "-o", "s.h5"]
+    assert_one_line_error(run("extract", *common), 6, "encoder returned Tensor", "s.h5")
+    result = run("extract", *common, "--encode-method", "encode_stats", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    x = torch.from_numpy(np.load(data_npz)["x"])
+    with torch.no_grad():
+        expected = tuple_model.encode(x)[1].numpy()
+    np.testing.assert_allclose(read_stats("s.h5").logvar, expected, rtol=1e-6)
+    wrong = run("extract", *common[:-1], "t.h5", "--encode-method", "decode")
+    assert_one_line_error(wrong, 5, "no public method 'decode'", "t.h5")

@@ -22,13 +22,21 @@ def _informative(report) -> str:
     return f"z is not shown to carry more than the {threshold:g}-nat threshold about x"
 
 
+def _training_text(report) -> str:
+    """'; epoch 12, global step 4,800' for a checkpoint that says where in training it was
+    saved (a stale last.ckpt is a common mistake), else ''."""
+    training = report.stats.provenance.get("checkpoint_training") or {}
+    parts = [f"{k.replace('_', ' ')} {v:,}" for k, v in training.items()]
+    return f"; {', '.join(parts)}" if parts else ""
+
+
 def _header(report, source: str) -> list[str]:
     v = report.verdict
     shown = [s for s in STATUSES if s != "undetermined" or v.units_with(s)]
     counts = ", ".join(f"{len(v.units_with(s))} {s}" for s in shown)
     return [
         f"latentprobe: {source} ({report.stats.n_examples:,} examples, "
-        f"{report.stats.n_units} latent units; all figures in nats)",
+        f"{report.stats.n_units} latent units{_training_text(report)}; all figures in nats)",
         f"verdict: {v.model}: {_informative(report)}; {counts}",
     ]
 
