@@ -5,9 +5,11 @@ default has one source."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
+from latentprobe.data import first_line
 from latentprobe.extraction import EncodeOptions
 from latentprobe.options import CliField, cli_fields
 from latentprobe.registry import ANALYSES
@@ -27,14 +29,43 @@ def _floats(ctx, param, text):
 
 
 def _json_dict(ctx, param, text):
+    """A JSON object, or ``@file`` naming a JSON or YAML (.yaml, .yml) file of one."""
     if text is None:
         return {}
+    if text.startswith("@"):
+        return _config_file(Path(text[1:]))
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise click.BadParameter(f"not valid JSON ({e.msg}): {text}") from e
     if not isinstance(value, dict):
         raise click.BadParameter("expected a JSON object such as '{\"latent_dim\": 16}'")
+    return value
+
+
+def _config_file(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise click.BadParameter(f"cannot read {path}: {e.strerror or e}") from e
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as e:
+            raise click.BadParameter(
+                f"{path} is YAML: pip install 'latentprobe[yaml]', or give a JSON file"
+            ) from e
+        try:
+            value = yaml.safe_load(text)  # plain data only: no tags that build objects
+        except yaml.YAMLError as e:
+            raise click.BadParameter(f"{path} is not valid YAML: {first_line(e)}") from e
+    else:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise click.BadParameter(f"{path} is not valid JSON ({e.msg})") from e
+    if not isinstance(value, dict):
+        raise click.BadParameter(f"{path} must hold a mapping of argument names to values")
     return value
 
 
@@ -67,7 +98,8 @@ model_options = compose(
     click.option(
         "--arch-kwargs",
         callback=_json_dict,
-        help="JSON keyword arguments for the class, e.g. '{\"latent_dim\": 16}'.",
+        help="Keyword arguments for the class or factory, as JSON ('{\"latent_dim\": 16}') "
+        "or @file.json / @file.yaml (YAML needs latentprobe[yaml]).",
     ),
     click.option(
         "--state-dict-key",

@@ -22,6 +22,7 @@ import reprlib
 import sys
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +94,8 @@ class LoadedModel:
 # --------------------------------------------------------------------------- architecture
 
 
-def resolve_arch(spec: str) -> type:
-    """The class named by ``module:Class`` or ``path/to/file.py:Class``."""
+def resolve_arch(spec: str) -> Callable:
+    """The class, or factory function, named by ``module:name`` or ``path/to/file.py:name``."""
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
         raise ArchitectureError(f"--arch {spec!r} must look like module:Class or file.py:Class")
@@ -102,8 +103,10 @@ def resolve_arch(spec: str) -> type:
         cls = _attr_from_file(Path(target), name, spec)
     else:
         cls = import_from_spec(spec, "--arch", error=ArchitectureError)
-    if not isinstance(cls, type):
-        raise ArchitectureError(f"--arch {spec!r} is a {type(cls).__name__}, not a class")
+    if not callable(cls):
+        raise ArchitectureError(
+            f"--arch {spec!r} is a {type(cls).__name__}, not a class or a factory function"
+        )
     return cls
 
 
@@ -123,8 +126,9 @@ def _attr_from_file(path: Path, name: str, spec: str):
     return getattr(module, name)
 
 
-def build_model(cls: type, kwargs: dict, hyper_parameters: dict | None = None) -> nn.Module:
-    """Instantiate ``cls``; Lightning ``hyper_parameters`` fill arguments not given in kwargs."""
+def build_model(cls: Callable, kwargs: dict, hyper_parameters: dict | None = None) -> nn.Module:
+    """Call ``cls`` (a class or a factory function); saved hyperparameters (Lightning's, a
+    Namespace's, a specs file's) fill the arguments it accepts that kwargs do not give."""
     kwargs = dict(kwargs)
     if hyper_parameters:
         accepted = _accepted_arguments(cls)
@@ -145,7 +149,9 @@ def build_model(cls: type, kwargs: dict, hyper_parameters: dict | None = None) -
             f"cannot build {cls.__name__}(**{reprlib.repr(kwargs)}): {e}; {hint}"
         ) from e
     if not isinstance(model, nn.Module):
-        raise ArchitectureError(f"{cls.__name__} is not a torch.nn.Module")
+        raise ArchitectureError(
+            f"{getattr(cls, '__name__', cls)} gave a {type(model).__name__}, not a torch.nn.Module"
+        )
     return model
 
 
@@ -342,7 +348,7 @@ def _need_arch(arch, path: Path, kind: str) -> type:
         raise ArchitectureError(
             f"{path} is a {kind} (weights only); name its class with --arch module:Class"
         )
-    return arch if isinstance(arch, type) else resolve_arch(arch)
+    return resolve_arch(arch) if isinstance(arch, str) else arch
 
 
 def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str | None]:
@@ -502,6 +508,22 @@ def _from_torchscript(path: Path, trusted: bool, map_location) -> LoadedModel:
 # --------------------------------------------------------------------------- pythae folders
 
 
+def _from_specs_folder(folder: Path, arch, arch_kwargs, map_location) -> LoadedModel:
+    """disentangling-vae's layout: ``specs.json`` (the training arguments, e.g. latent_dim,
+    img_size) fills the constructor named by --arch; ``model.pt`` holds the state dict."""
+    specs_path, weights_path = folder / "specs.json", folder / "model.pt"
+    try:
+        specs = json.loads(specs_path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"cannot read {specs_path} ({first_line(e)})") from e
+    if not isinstance(specs, dict):
+        raise CheckpointError(f"{specs_path} is not a JSON object of training arguments")
+    obj, _ = _torch_load(weights_path, map_location, trusted=False)
+    model = build_model(_need_arch(arch, folder, "specs.json folder"), arch_kwargs, specs)
+    load_weights(model, obj, weights_path)
+    return LoadedModel(model, "specs-folder", (specs_path, weights_path))
+
+
 def _from_pythae_folder(folder: Path, arch, arch_kwargs, trusted, map_location) -> LoadedModel:
     config_path, weights_path = folder / "model_config.json", folder / "model.pt"
     try:
@@ -609,11 +631,14 @@ def load_model(
     arch_kwargs = dict(arch_kwargs or {})
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if path.is_dir():
+    if path.is_dir() and (path / "specs.json").is_file() and (path / "model.pt").is_file():
+        loaded = _from_specs_folder(path, arch, arch_kwargs, map_location)
+    elif path.is_dir():
         if not (path / "model_config.json").is_file() or not (path / "model.pt").is_file():
             raise CheckpointError(
-                f"{path} is a folder without model_config.json and model.pt; "
-                "pass a checkpoint file or a pythae model folder"
+                f"{path} is a folder without model_config.json and model.pt (pythae) or "
+                "specs.json and model.pt (disentangling-vae); pass a checkpoint file or such "
+                "a folder"
             )
         loaded = _from_pythae_folder(path, arch, arch_kwargs, trust_checkpoint, map_location)
     else:

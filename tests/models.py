@@ -211,3 +211,16 @@ class SampleOnlyEncodeVAE(TupleVAE):
 
     def encode_stats(self, x):
         return super().encode(x)
+
+
+def build_tuple_vae(input_dim: int = 6, latent_dim: int = 3) -> TupleVAE:
+    """A factory function, as some codebases name their models (``--arch models:build_...``)."""
+    return TupleVAE(input_dim=input_dim, latent_dim=latent_dim)
+
+
+class SpecsVAE(TupleVAE):
+    """disentangling-vae's habit: the constructor takes img_size and latent_dim, which its
+    specs.json records beside model.pt with training arguments the constructor ignores."""
+
+    def __init__(self, img_size=(1, 2, 3), latent_dim: int = 3):
+        super().__init__(input_dim=int(torch.tensor(img_size).prod()), latent_dim=latent_dim)

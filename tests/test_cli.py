@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from latentprobe.cli.main import main
-from models import NaNAfterVAE, SoftplusStdVAE
+from models import NaNAfterVAE, SoftplusStdVAE, SpecsVAE, TupleVAE
 
 from latentprobe.errors import (
     AnalysisError,
@@ -490,3 +490,61 @@ def test_encode_method_names_the_method_that_gives_the_posterior(tuple_model, da
     np.testing.assert_allclose(read_stats("s.h5").logvar, expected, rtol=1e-6)
     wrong = run("extract", *common[:-1], "t.h5", "--encode-method", "decode")
     assert_one_line_error(wrong, 5, "no public method 'decode'", "t.h5")
+
+
+@pytest.mark.parametrize("config", ["json", "yaml"])
+def test_a_factory_function_with_arguments_from_a_config_file(config, data_npz):
+    """Issue 11: --arch names a factory function; --arch-kwargs @file reads JSON or YAML."""
+    torch.manual_seed(3)
+    model = TupleVAE(input_dim=6, latent_dim=2).eval()
+    torch.save(model.state_dict(), "m.pt")
+    text = '{"latent_dim": 2}' if config == "json" else "latent_dim: 2\n"
+    Path(f"c.{config}").write_text(text)
+    result = run(
+        "extract",
+        "m.pt",
+        "--arch",
+        "models:build_tuple_vae",
+        "--arch-kwargs",
+        f"@c.{config}",
+        "--data",
+        data_npz,
+        "-o",
+        "s.h5",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert read_stats("s.h5").mu.shape == (250, 2)
+
+
+def test_a_config_file_that_is_not_a_mapping_is_a_usage_error(data_npz):
+    Path("c.yaml").write_text("- 1\n- 2\n")
+    result = run(
+        "extract",
+        "m.pt",
+        "--arch",
+        "models:TupleVAE",
+        "--arch-kwargs",
+        "@c.yaml",
+        "--data",
+        data_npz,
+        "-o",
+        "s.h5",
+    )
+    assert result.exit_code == 2 and "c.yaml must hold a mapping" in result.stderr
+
+
+def test_a_disentangling_vae_folder_reads_its_specs(data_npz):
+    torch.manual_seed(4)
+    model = SpecsVAE(img_size=(1, 2, 3), latent_dim=4).eval()
+    Path("run").mkdir()
+    torch.save(model.state_dict(), "run/model.pt")
+    specs = {"img_size": [1, 2, 3], "latent_dim": 4, "model_type": "Burgess", "lr": 5e-4}
+    Path("run/specs.json").write_text(json.dumps(specs))
+    result = run("extract", "run", "--arch", "models:SpecsVAE", "--data", data_npz, "-o", "s.h5")
+    assert result.exit_code == 0, result.stderr
+    stats = read_stats("s.h5")
+    x = torch.from_numpy(np.load(data_npz)["x"])
+    with torch.no_grad():
+        np.testing.assert_allclose(stats.mu, model.encode(x)[0].numpy(), rtol=1e-6)
+    assert stats.provenance["checkpoint_format"] == "specs-folder"
