@@ -465,6 +465,13 @@ def test_a_lightning_checkpoint_says_where_in_training_it_was_saved(tuple_model,
     }
 
 
+def encoded(model, data_npz) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, logvar) of ``model.encode`` on the data file's x, computed directly."""
+    x = torch.from_numpy(np.load(data_npz)["x"])
+    with torch.no_grad():
+        return tuple(t.numpy() for t in model.encode(x))
+
+
 def test_state_dict_key_picks_the_weights(tuple_model, data_npz):
     sd = tuple_model.state_dict()
     torch.save({"model": {k: v + 1 for k, v in sd.items()}, "ema": sd}, "two.pt")
@@ -472,10 +479,7 @@ def test_state_dict_key_picks_the_weights(tuple_model, data_npz):
     assert_one_line_error(run("extract", *common), 4, "--state-dict-key", "s.h5")
     result = run("extract", *common, "--state-dict-key", "ema", "--quiet")
     assert result.exit_code == 0, result.stderr
-    x = torch.from_numpy(np.load(data_npz)["x"])
-    with torch.no_grad():
-        expected = tuple_model.encode(x)[0].numpy()
-    np.testing.assert_allclose(read_stats("s.h5").mu, expected, rtol=1e-6)
+    np.testing.assert_allclose(read_stats("s.h5").mu, encoded(tuple_model, data_npz)[0], rtol=1e-6)
 
 
 def test_encode_method_names_the_method_that_gives_the_posterior(tuple_model, data_npz):
@@ -484,9 +488,7 @@ def test_encode_method_names_the_method_that_gives_the_posterior(tuple_model, da
     assert_one_line_error(run("extract", *common), 6, "encoder returned Tensor", "s.h5")
     result = run("extract", *common, "--encode-method", "encode_stats", "--quiet")
     assert result.exit_code == 0, result.stderr
-    x = torch.from_numpy(np.load(data_npz)["x"])
-    with torch.no_grad():
-        expected = tuple_model.encode(x)[1].numpy()
+    expected = encoded(tuple_model, data_npz)[1]
     np.testing.assert_allclose(read_stats("s.h5").logvar, expected, rtol=1e-6)
     wrong = run("extract", *common[:-1], "t.h5", "--encode-method", "decode")
     assert_one_line_error(wrong, 5, "no public method 'decode'", "t.h5")
@@ -544,7 +546,5 @@ def test_a_disentangling_vae_folder_reads_its_specs(data_npz):
     result = run("extract", "run", "--arch", "models:SpecsVAE", "--data", data_npz, "-o", "s.h5")
     assert result.exit_code == 0, result.stderr
     stats = read_stats("s.h5")
-    x = torch.from_numpy(np.load(data_npz)["x"])
-    with torch.no_grad():
-        np.testing.assert_allclose(stats.mu, model.encode(x)[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(stats.mu, encoded(model, data_npz)[0], rtol=1e-6)
     assert stats.provenance["checkpoint_format"] == "specs-folder"
