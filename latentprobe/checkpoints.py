@@ -56,6 +56,12 @@ FORMATS = [
         needs_arch=True,
     ),
     CheckpointFormat(
+        "state-dict-under-key",
+        "a dict whose only state dict is under some key ({'epoch', 'model', 'optimizer'}), "
+        "or under --state-dict-key",
+        needs_arch=True,
+    ),
+    CheckpointFormat(
         "model-state-dict",
         "{'model_state_dict': ...} (pythae model.pt, training scripts)",
         needs_arch=True,
@@ -66,6 +72,16 @@ FORMATS = [
     CheckpointFormat(
         "pythae-folder",
         "pythae folder (model_config.json + model.pt), rebuilt through pythae, or with --arch",
+    ),
+    CheckpointFormat(
+        "specs-folder",
+        "disentangling-vae folder (specs.json + model.pt): specs fill the constructor",
+        needs_arch=True,
+    ),
+    CheckpointFormat(
+        "diffusers-folder",
+        "diffusers save_pretrained folder (config.json + safetensors), AutoencoderKL built "
+        "through diffusers (the diffusers extra), or with --arch",
     ),
     CheckpointFormat("zoo", "latentprobe's own zoo checkpoint (architecture named from a table)"),
     CheckpointFormat(
@@ -89,6 +105,8 @@ class LoadedModel:
     #: Where in training the checkpoint was saved: Lightning's ``epoch`` and
     #: ``global_step`` (plain integers only), empty when the file does not say.
     training: dict = field(default_factory=dict)
+    #: The key of the checkpoint dict the weights were read from, for state-dict-under-key.
+    weights_key: str | None = None
 
 
 # --------------------------------------------------------------------------- architecture
@@ -375,7 +393,7 @@ def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str 
             _need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj)
         )
         load_weights(model, obj[under[0]], path, under[0])
-        return model, f"state-dict under {under[0]!r}", None
+        return model, "state-dict-under-key", None
     if len(under) > 1:
         raise CheckpointError(
             f"{path} holds several state dicts (under {', '.join(map(repr, under))}); "
@@ -445,7 +463,12 @@ def _load_file(path: Path, arch, arch_kwargs, trusted, map_location, key=None) -
         return _from_key(obj, path, arch, arch_kwargs, key, used_pickle)
     model, fmt, dataset = _from_state_dict(obj, path, arch, arch_kwargs)
     loaded = LoadedModel(model, fmt, (path,), trusted=used_pickle, dataset=dataset)
-    return dataclasses.replace(loaded, training=_training_position(obj))
+    key = _only_state_dict_key(obj) if fmt == "state-dict-under-key" else None
+    return dataclasses.replace(loaded, training=_training_position(obj), weights_key=key)
+
+
+def _only_state_dict_key(obj: dict) -> str:
+    return next(k for k, v in obj.items() if _tensor_dict(v))
 
 
 def _from_key(obj, path: Path, arch, arch_kwargs, key: str, used_pickle: bool) -> LoadedModel:
@@ -458,8 +481,8 @@ def _from_key(obj, path: Path, arch, arch_kwargs, key: str, used_pickle: bool) -
         )
     model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj))
     load_weights(model, obj[key], path, key)
-    loaded = LoadedModel(model, f"state-dict under {key!r}", (path,), trusted=used_pickle)
-    return dataclasses.replace(loaded, training=_training_position(obj))
+    loaded = LoadedModel(model, "state-dict-under-key", (path,), trusted=used_pickle)
+    return dataclasses.replace(loaded, training=_training_position(obj), weights_key=key)
 
 
 def _training_position(obj) -> dict:
@@ -475,7 +498,7 @@ def _training_position(obj) -> dict:
     return found
 
 
-def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
+def _read_safetensors(path: Path) -> dict:
     try:
         from safetensors.torch import load_file
     except ImportError as e:
@@ -484,12 +507,65 @@ def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
             "pip install 'latentprobe[safetensors]'"
         ) from e
     try:
-        sd = load_file(str(path), device="cpu")
+        return load_file(str(path), device="cpu")
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error type
         raise CheckpointError(f"{path} is corrupt or truncated ({first_line(e)})") from e
+
+
+def _from_safetensors(path: Path, arch, arch_kwargs) -> nn.Module:
+    sd = _read_safetensors(path)
     model = build_model(_need_arch(arch, path, "safetensors file"), arch_kwargs)
     load_weights(model, sd, path)
     return model
+
+
+#: diffusers' autoencoders that latentprobe builds from a ``save_pretrained`` folder: the
+#: config's ``_class_name`` is looked up here, never imported by name.
+DIFFUSERS_CLASSES = ("AutoencoderKL",)
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+def _is_diffusers_folder(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / DIFFUSERS_WEIGHTS).is_file()
+
+
+def _from_diffusers_folder(folder: Path, arch, arch_kwargs) -> LoadedModel:
+    """A diffusers ``save_pretrained`` folder: the class from config.json (one of
+    ``DIFFUSERS_CLASSES``, built by diffusers' ``from_config``; or --arch), the weights from
+    the safetensors file. Encoding goes through the model's ``encode`` (``.latent_dist``)."""
+    config_path, weights_path = folder / "config.json", folder / DIFFUSERS_WEIGHTS
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"cannot read {config_path} ({first_line(e)})") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path} is not a diffusers config (a JSON object)")
+    sd = _read_safetensors(weights_path)
+    if arch is not None:
+        model = build_model(_need_arch(arch, folder, "diffusers folder"), arch_kwargs)
+    else:
+        model = _build_diffusers(config, config_path)
+    load_weights(model, sd, weights_path)
+    return LoadedModel(model, "diffusers-folder", (config_path, weights_path))
+
+
+def _build_diffusers(config: dict, config_path: Path) -> nn.Module:
+    name = config.get("_class_name")
+    if name not in DIFFUSERS_CLASSES:
+        raise ArchitectureError(
+            f"{config_path} names {name!r}; latentprobe builds {list(DIFFUSERS_CLASSES)} from "
+            "diffusers folders: pass --arch for another class"
+        )
+    try:
+        import diffusers
+    except ImportError as e:
+        raise ArchitectureError(
+            f"{config_path} is a diffusers folder: pip install 'latentprobe[diffusers]'"
+        ) from e
+    try:
+        return getattr(diffusers, name).from_config(config)
+    except Exception as e:  # noqa: BLE001 - the library's constructor checks the config
+        raise ArchitectureError(f"cannot build {name} from {config_path}: {first_line(e)}") from e
 
 
 def _from_torchscript(path: Path, trusted: bool, map_location) -> LoadedModel:
@@ -633,12 +709,14 @@ def load_model(
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.is_dir() and (path / "specs.json").is_file() and (path / "model.pt").is_file():
         loaded = _from_specs_folder(path, arch, arch_kwargs, map_location)
+    elif path.is_dir() and _is_diffusers_folder(path):
+        loaded = _from_diffusers_folder(path, arch, arch_kwargs)
     elif path.is_dir():
         if not (path / "model_config.json").is_file() or not (path / "model.pt").is_file():
             raise CheckpointError(
-                f"{path} is a folder without model_config.json and model.pt (pythae) or "
-                "specs.json and model.pt (disentangling-vae); pass a checkpoint file or such "
-                "a folder"
+                f"{path} is a folder without model_config.json and model.pt (pythae), "
+                "specs.json and model.pt (disentangling-vae) or config.json and "
+                f"{DIFFUSERS_WEIGHTS} (diffusers); pass a checkpoint file or such a folder"
             )
         loaded = _from_pythae_folder(path, arch, arch_kwargs, trust_checkpoint, map_location)
     else:

@@ -348,6 +348,7 @@ def make_provenance(
         "encode_options": vars(options).copy(),
         "checkpoint_format": loaded.format if loaded else "in-memory module",
         "checkpoint_training": loaded.training if loaded else {},
+        "checkpoint_weights_key": loaded.weights_key if loaded else None,
         "checkpoint_sha256": digests["checkpoint_sha256"],
         "trust_checkpoint": bool(loaded and loaded.trusted),
         "data": source.description,

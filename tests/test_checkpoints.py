@@ -349,13 +349,15 @@ def test_a_state_dict_under_a_key_is_found_or_named(tuple_model, tmp_path):
     sd = tuple_model.state_dict()
     torch.save({"epoch": 5, "model": sd, "optimizer": optimizer.state_dict()}, tmp_path / "a.pt")
     loaded = latentprobe.load_model(tmp_path / "a.pt", arch="models:TupleVAE")
-    assert loaded.format == "state-dict under 'model'" and loaded.training == {"epoch": 5}
+    assert loaded.format == "state-dict-under-key" and loaded.weights_key == "model"
+    assert loaded.training == {"epoch": 5}
     np.testing.assert_array_equal(stats_of(loaded)[0], reference(tuple_model)[0])
     shifted = {k: v + 1.0 for k, v in sd.items()}
     torch.save({"model": shifted, "ema": sd}, tmp_path / "b.pt")
     with pytest.raises(CheckpointError, match="'model', 'ema'.*--state-dict-key"):
         latentprobe.load_model(tmp_path / "b.pt", arch="models:TupleVAE")
     ema = latentprobe.load_model(tmp_path / "b.pt", arch="models:TupleVAE", state_dict_key="ema")
+    assert ema.weights_key == "ema"
     np.testing.assert_array_equal(stats_of(ema)[0], reference(tuple_model)[0])
     with pytest.raises(CheckpointError, match="no key 'emma'.*--state-dict-key"):
         latentprobe.load_model(tmp_path / "b.pt", arch="models:TupleVAE", state_dict_key="emma")
