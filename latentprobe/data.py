@@ -110,11 +110,35 @@ def _check_labels(labels: dict[str, np.ndarray], n: int, description: str) -> No
             )
 
 
+#: Integer inputs of at least this many bits are token ids (text, SMILES) and reach the
+#: encoder as int64, as nn.Embedding needs; narrower integers and booleans are pixel values
+#: and reach it as float32, like every float input.
+TOKEN_ID_BITS = 32
+
+
+def is_token_ids(dtype) -> bool:
+    """Whether inputs of ``dtype`` (numpy or torch) are token ids by ``TOKEN_ID_BITS``."""
+    if isinstance(dtype, torch.dtype):
+        return not dtype.is_floating_point and dtype.itemsize * 8 >= TOKEN_ID_BITS
+    dtype = np.dtype(dtype)
+    return dtype.kind in "iu" and dtype.itemsize * 8 >= TOKEN_ID_BITS
+
+
+def model_input(x: np.ndarray) -> torch.Tensor:
+    """A batch of inputs as the encoder gets it: int64 token ids or float32 values."""
+    dtype = np.int64 if is_token_ids(x.dtype) else np.float32
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
+
+
+def _tensor_input(x: torch.Tensor) -> torch.Tensor:
+    return x.long() if is_token_ids(x.dtype) and x.dtype != torch.bool else x.float()
+
+
 def _array_batches(read: Callable[[int, int], np.ndarray], n: int, labels: dict) -> Callable:
     def iter_batches(batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            x = torch.from_numpy(np.ascontiguousarray(read(start, stop), dtype=np.float32))
+            x = model_input(read(start, stop))
             yield x, {k: v[start:stop] for k, v in labels.items()}
 
     return iter_batches
@@ -155,9 +179,9 @@ def from_dataset(dataset, *, description: str = "dataset") -> DataSource:
         )
         for item in loader:
             if has_labels:
-                yield item[0].float(), {"y": _numeric_labels(item[1], description)}
+                yield _tensor_input(item[0]), {"y": _numeric_labels(item[1], description)}
             else:
-                yield (item[0] if isinstance(item, (tuple, list)) else item).float(), {}
+                yield _tensor_input(item[0] if isinstance(item, (tuple, list)) else item), {}
 
     labels = ("y",) if has_labels else ()
     return DataSource(description, n, iter_batches, labels, supports_workers=True)

@@ -88,10 +88,15 @@ def _encode_batch(encoder, x: torch.Tensor, offset: int):
         raise
     except Exception as e:  # noqa: BLE001 - any failure inside the model's own code
         message = " ".join(str(e).split())[:300]
+        hint = "check --input-shape, --encode and --arch"
+        if x.dtype == torch.int64:
+            hint = (
+                "the inputs are 32/64-bit integers, passed as int64 token ids: if the encoder "
+                "expects numbers, save the data as floats (or 8/16-bit pixels); else " + hint
+            )
         raise EncoderOutputError(
             f"the encoder failed on the batch starting at example {offset} (input shape "
-            f"{tuple(x.shape)}): {type(e).__name__}: {message}; check --input-shape, --encode "
-            "and --arch"
+            f"{tuple(x.shape)}): {type(e).__name__}: {message}; {hint}"
         ) from e
 
 

@@ -224,3 +224,15 @@ class SpecsVAE(TupleVAE):
 
     def __init__(self, img_size=(1, 2, 3), latent_dim: int = 3):
         super().__init__(input_dim=int(torch.tensor(img_size).prod()), latent_dim=latent_dim)
+
+
+class TokenVAE(nn.Module):
+    """A text VAE's encoder: token ids (int64) through nn.Embedding, mean-pooled."""
+
+    def __init__(self, vocab: int = 20, latent_dim: int = 2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, 8)
+        self.head = nn.Linear(8, 2 * latent_dim)
+
+    def encode(self, tokens):
+        return self.head(self.embed(tokens).mean(1)).chunk(2, dim=-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import h5py
@@ -11,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from latentprobe.cli.main import main
-from models import NaNAfterVAE, SoftplusStdVAE, SpecsVAE, TupleVAE
+from models import NaNAfterVAE, SoftplusStdVAE, SpecsVAE, TokenVAE, TupleVAE
 
 from latentprobe.errors import (
     AnalysisError,
@@ -551,3 +552,35 @@ def test_a_disentangling_vae_folder_reads_its_specs(data_npz):
     stats = read_stats("s.h5")
     np.testing.assert_allclose(stats.mu, encoded(model, data_npz)[0], rtol=1e-6)
     assert stats.provenance["checkpoint_format"] == "specs-folder"
+
+
+def test_token_ids_reach_an_embedding_as_integers_and_are_not_probed_as_numbers():
+    """Issue 11: token ids stay int64 (nn.Embedding needs them); the x reference probe and
+    the control task are left out with a note instead of treating ids as numbers."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, size=(120, 7))
+    np.savez("text.npz", x=tokens, y=tokens[:, 0] % 2)
+    torch.manual_seed(0)
+    model = TokenVAE().eval()
+    torch.save(model.state_dict(), "t.pt")
+    common = ["t.pt", "--arch", "models:TokenVAE", "--data", "text.npz"]
+    result = run("analyze", *common, "--permutations", "20", "--json", "-o", "r.h5")
+    assert result.exit_code == 0, result.stderr
+    with torch.no_grad():
+        expected = model.encode(torch.from_numpy(tokens))[0].numpy()
+    np.testing.assert_allclose(read_stats("r.h5").mu, expected, rtol=1e-6)
+    probes = json.loads(result.stdout)["analyses"]["probes"]["label_sets"]["y"]
+    assert any("token ids" in note for note in probes["notes"])
+    assert probes["x_accuracy"] is None or math.isnan(probes["x_accuracy"])
+
+
+def test_pixels_stay_floats_and_an_integer_misfit_names_the_cause(tuple_model):
+    """8-bit pixels reach a float encoder as float32; 64-bit integers fed to it give an
+    error that says they were passed as token ids."""
+    np.save("pixels.npy", np.random.default_rng(1).integers(0, 255, (30, 6), dtype=np.uint8))
+    np.save("wide.npy", np.random.default_rng(1).integers(0, 255, (30, 6), dtype=np.int64))
+    torch.save(tuple_model.state_dict(), "m.pt")
+    ok = run("extract", "m.pt", "--arch", "models:TupleVAE", "--data", "pixels.npy", "-o", "a.h5")
+    assert ok.exit_code == 0, ok.stderr
+    bad = run("extract", "m.pt", "--arch", "models:TupleVAE", "--data", "wide.npy", "-o", "b.h5")
+    assert_one_line_error(bad, 6, "passed as int64 token ids", "b.h5")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...data import is_token_ids
 from ...errors import AnalysisError
 from ...gaussian import as_float64_tensor, as_posteriors, sample_posteriors
 from ...types import Prior
@@ -28,6 +29,9 @@ from .result import ProbeSetResult, ProbesResult, no_bound, no_control, no_mdl, 
 
 NAN = math.nan
 NO_X_NOTE = "no inputs x given: x reference and control task left out"
+TOKEN_X_NOTE = (
+    "the inputs x are token ids, not numeric features: x reference and control task left out"
+)
 REGRESSION_NOTE = (
     "regression target: scores are R^2; information bound, control task "
     "and MDL apply to classes only"
@@ -64,15 +68,23 @@ class _Probing:
     seed: int
     rng: np.random.Generator
     label_sets: int = 1
+    token_ids: bool = False
 
     @classmethod
     def start(cls, ls: LabelSet, mu, logvar, x, options, seed: int, label_sets: int) -> _Probing:
         rng = np.random.default_rng(seed)
         mu = mu[ls.rows]
         z = draw_posterior(mu, logvar[ls.rows], options.draws_per_example, rng)
+        token_ids = x is not None and is_token_ids(np.asarray(x).dtype)
+        if token_ids:
+            x = None  # ids as numbers would make a meaningless reference (see TOKEN_X_NOTE)
         inputs = None if x is None else np.asarray(x, dtype=np.float64)[ls.rows].reshape(ls.n, -1)
         splits = make_splits(ls.y, ls.folds, ls.task, seed)
-        return cls(ls, mu, z, inputs, splits, options, seed, rng, label_sets)
+        return cls(ls, mu, z, inputs, splits, options, seed, rng, label_sets, token_ids)
+
+    @property
+    def missing_x_note(self) -> str:
+        return TOKEN_X_NOTE if self.token_ids else NO_X_NOTE
 
     @property
     def draws(self) -> int:
@@ -97,7 +109,7 @@ def _reference_probes(run: _Probing, prior: Prior | None, main: CVScore) -> tupl
         "prior_accuracy": run.cv(draw_prior(prior, run.ls.n * draws, run.rng), draws).score,
         "x_accuracy": run.cv(run.x).score if run.x is not None else NAN,
     }
-    return figures, [] if run.x is not None else [NO_X_NOTE]
+    return figures, [] if run.x is not None else [run.missing_x_note]
 
 
 def _control(run: _Probing, main: CVScore) -> tuple[dict, list]:
