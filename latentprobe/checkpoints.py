@@ -529,17 +529,23 @@ def _is_diffusers_folder(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / DIFFUSERS_WEIGHTS).is_file()
 
 
+def _json_object(path: Path, what: str) -> dict:
+    """The JSON object in ``path``; a CheckpointError naming ``what`` it should be otherwise."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"cannot read {path} ({first_line(e)})") from e
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} is not {what} (a JSON object)")
+    return value
+
+
 def _from_diffusers_folder(folder: Path, arch, arch_kwargs) -> LoadedModel:
     """A diffusers ``save_pretrained`` folder: the class from config.json (one of
     ``DIFFUSERS_CLASSES``, built by diffusers' ``from_config``; or --arch), the weights from
     the safetensors file. Encoding goes through the model's ``encode`` (``.latent_dist``)."""
     config_path, weights_path = folder / "config.json", folder / DIFFUSERS_WEIGHTS
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"cannot read {config_path} ({first_line(e)})") from e
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{config_path} is not a diffusers config (a JSON object)")
+    config = _json_object(config_path, "a diffusers config")
     sd = _read_safetensors(weights_path)
     if arch is not None:
         model = build_model(_need_arch(arch, folder, "diffusers folder"), arch_kwargs)
@@ -588,12 +594,7 @@ def _from_specs_folder(folder: Path, arch, arch_kwargs, map_location) -> LoadedM
     """disentangling-vae's layout: ``specs.json`` (the training arguments, e.g. latent_dim,
     img_size) fills the constructor named by --arch; ``model.pt`` holds the state dict."""
     specs_path, weights_path = folder / "specs.json", folder / "model.pt"
-    try:
-        specs = json.loads(specs_path.read_text())
-    except (OSError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"cannot read {specs_path} ({first_line(e)})") from e
-    if not isinstance(specs, dict):
-        raise CheckpointError(f"{specs_path} is not a JSON object of training arguments")
+    specs = _json_object(specs_path, "a file of training arguments")
     obj, _ = _torch_load(weights_path, map_location, trusted=False)
     model = build_model(_need_arch(arch, folder, "specs.json folder"), arch_kwargs, specs)
     load_weights(model, obj, weights_path)
@@ -602,11 +603,8 @@ def _from_specs_folder(folder: Path, arch, arch_kwargs, map_location) -> LoadedM
 
 def _from_pythae_folder(folder: Path, arch, arch_kwargs, trusted, map_location) -> LoadedModel:
     config_path, weights_path = folder / "model_config.json", folder / "model.pt"
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"cannot read {config_path} ({first_line(e)})") from e
-    if not isinstance(config, dict) or not isinstance(config.get("name", ""), str):
+    config = _json_object(config_path, "a pythae model config")
+    if not isinstance(config.get("name", ""), str):
         raise CheckpointError(
             f"{config_path} is not a pythae model config (a JSON object with a name); "
             "save the model with pythae's model.save"
