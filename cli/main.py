@@ -95,6 +95,7 @@ def _data(p: dict) -> workflow.DataSpec:
         x_key=p["x_key"],
         labels_keys=tuple(p["labels_key"]),
         input_shape=p["input_shape"],
+        encoder_inputs=p["encoder_inputs"],
     )
 
 

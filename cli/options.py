@@ -69,6 +69,15 @@ def _config_file(path: Path) -> dict:
     return value
 
 
+def _names(ctx, param, text):
+    if text is None:
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise click.BadParameter(f"expected comma-separated array names, got {text!r}")
+    return names
+
+
 def _shape(ctx, param, text):
     if text is None:
         return None
@@ -147,6 +156,13 @@ data_options = compose(
     click.option("--x-key", help="Name of the data array in .npz/.pt/.h5 files."),
     click.option("--labels-key", multiple=True, help="Label array name (repeatable)."),
     click.option("--input-shape", callback=_shape, help="Reshape each example, e.g. 1,8,8."),
+    click.option(
+        "--encoder-inputs",
+        callback=_names,
+        help="Arrays of the .npz the encoder takes beside x, comma-separated (lengths, masks, "
+        "conditions): encode(x, lengths, ...) in this order; an --encode function gets the "
+        "batch as a mapping {'x': ..., 'lengths': ...}.",
+    ),
 )
 
 run_options = compose(

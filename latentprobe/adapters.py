@@ -179,12 +179,15 @@ def interpret_output(out, param: str = "logvar") -> tuple[torch.Tensor, torch.Te
 
 
 def _entry_point(model, encode: Callable | None) -> Callable:
+    """``call(x, extras)``: the encoder on a batch and the arrays it takes beside x (empty
+    for most data): ``--encode`` gets the batch as a mapping when there are such arrays,
+    ``encode``/``encoder`` get them as positional arguments after x, in the order given."""
     if encode is not None:
-        return lambda x: encode(model, x)
-    if callable(getattr(model, "encode", None)):
-        return model.encode
-    if callable(getattr(model, "encoder", None)):
-        return model.encoder
+        return lambda x, extras: encode(model, {"x": x, **extras} if extras else x)
+    for name in ("encode", "encoder"):
+        method = getattr(model, name, None)
+        if callable(method):
+            return lambda x, extras, method=method: method(x, *extras.values())
     raise EncoderOutputError(
         f"{type(model).__name__} has neither encode() nor an encoder; pass --encode module:function"
     )
@@ -205,8 +208,8 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
     transform = LOG_VARIANCE_TRANSFORMS.get(name, lambda t: t)
     shared = {"seen": False}  # a shared log-variance, decided on the first batch
 
-    def encoder(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = interpret_output(call(x), param)
+    def encoder(x: torch.Tensor, extras: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = interpret_output(call(x, extras or {}), param)
         logvar = transform(logvar)
         if mu.shape != logvar.shape:
             logvar = _broadcast(logvar, mu.shape, decided=shared["seen"])

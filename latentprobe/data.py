@@ -45,6 +45,8 @@ class DataSource:
     ``n`` is the number of examples (None when a Dataset cannot tell), ``files`` the files
     read (hashed for provenance), ``label_names`` the label sets each batch carries;
     ``supports_workers``: ``iter_batches`` uses DataLoader workers (torch Datasets only).
+    ``encoder_inputs(start, stop)``: the arrays the encoder takes beside x (lengths, masks,
+    conditions: ``--encoder-inputs``) for the rows of a batch, by name in the order given.
     """
 
     description: str
@@ -53,6 +55,7 @@ class DataSource:
     label_names: tuple[str, ...] = ()
     files: tuple[Path, ...] = ()
     supports_workers: bool = False
+    encoder_inputs: Callable[[int, int], dict[str, np.ndarray]] | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -299,9 +302,29 @@ def first_line(e: Exception) -> str:
     return text[0] if text else type(e).__name__
 
 
-def _open_npz(path: Path, x_key, labels_keys) -> DataSource:
+def _open_npz(path: Path, x_key, labels_keys, encoder_inputs=()) -> DataSource:
     arrays = load_arrays(path, "data file", DataError, "pass a valid numpy archive")
-    return _from_mapping(arrays, x_key, labels_keys, path, "array")
+    source = _from_mapping(arrays, x_key, labels_keys, path, "array")
+    if not encoder_inputs:
+        return source
+    return dataclasses.replace(
+        source, encoder_inputs=_input_reader(arrays, encoder_inputs, source.n, path)
+    )
+
+
+def _input_reader(arrays: dict, names, n: int, path: Path) -> Callable:
+    """A reader of the named arrays' rows, checked to exist with one row per example."""
+    for name in names:
+        if name not in arrays:
+            raise DataError(
+                f"{path} has no array {name!r} for --encoder-inputs (arrays: {sorted(arrays)})"
+            )
+        if np.ndim(arrays[name]) == 0 or len(arrays[name]) != n:
+            raise DataError(
+                f"{path}: array {name!r} has shape {np.shape(arrays[name])}, not one row per "
+                f"example of the {n} in x; pass per-example arrays to --encoder-inputs"
+            )
+    return lambda start, stop: {name: arrays[name][start:stop] for name in names}
 
 
 def _npy_rows(path: Path, offset: int, shape: tuple, dtype: np.dtype) -> Callable:
@@ -499,9 +522,21 @@ SOURCES = {
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def open_data(spec, *, x_key: str | None = None, labels_keys=(), input_shape=None) -> DataSource:
-    """Open a data spec (a path, ``sklearn:digits``, ``module:function`` or arrays)."""
-    source = _open_spec(spec, x_key, tuple(labels_keys))
+def open_data(
+    spec, *, x_key: str | None = None, labels_keys=(), input_shape=None, encoder_inputs=()
+) -> DataSource:
+    """Open a data spec (a path, ``sklearn:digits``, ``module:function`` or arrays);
+    ``encoder_inputs`` names arrays of an .npz the encoder takes beside x."""
+    if encoder_inputs:
+        path = Path(str(spec))
+        if not (isinstance(spec, (str, Path)) and path.suffix.lower() == ".npz"):
+            raise DataError(
+                f"--encoder-inputs reads arrays beside x from an .npz data file, not {spec}; "
+                "save x and those arrays together with np.savez"
+            )
+        source = _open_npz(path, x_key, tuple(labels_keys), tuple(encoder_inputs))
+    else:
+        source = _open_spec(spec, x_key, tuple(labels_keys))
     if input_shape:
         source = reshaped(source, tuple(int(s) for s in input_shape))
     return source

@@ -17,7 +17,7 @@ import torch
 from . import progress, store
 from .adapters import PARAMETRISATIONS, make_encoder, posterior_caveat
 from .checkpoints import LoadedModel
-from .data import DataSource, open_data, sha256_file
+from .data import DataSource, model_input, open_data, sha256_file
 from .errors import (
     DataError,
     DeviceError,
@@ -80,15 +80,25 @@ def _check_values(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
         )
 
 
-def _encode_batch(encoder, x: torch.Tensor, offset: int):
+def _encoder_inputs(source: DataSource, start: int, rows: int, device) -> dict:
+    """The arrays the encoder takes beside x for these rows, as tensors on ``device``."""
+    if source.encoder_inputs is None:
+        return {}
+    arrays = source.encoder_inputs(start, start + rows)
+    return {name: model_input(np.asarray(a)).to(device) for name, a in arrays.items()}
+
+
+def _encode_batch(encoder, x: torch.Tensor, offset: int, extras: dict | None = None):
     """Run the encoder; an exception inside the user's model becomes a one-line error."""
     try:
-        return encoder(x)
+        return encoder(x, extras)
     except LatentprobeError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure inside the model's own code
         message = " ".join(str(e).split())[:300]
         hint = "check --input-shape, --encode and --arch"
+        if isinstance(e, TypeError) and "positional argument" in str(e) and not extras:
+            hint = "if it takes arrays beside x (lengths, masks), name them with --encoder-inputs"
         if x.dtype == torch.int64:
             hint = (
                 "the inputs are 32/64-bit integers, passed as int64 token ids: if the encoder "
@@ -178,7 +188,8 @@ def run_encoder(
     ):
         for x, labels in source.iter_batches(options.batch_size, options.num_workers):
             cores.update()
-            mu, logvar = _encode_batch(encoder, x.to(device, non_blocking=True), n_done)
+            extras = _encoder_inputs(source, n_done, len(x), device)
+            mu, logvar = _encode_batch(encoder, x.to(device, non_blocking=True), n_done, extras)
             mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
             _check_values(mu, logvar, n_done)
             sink.append(mu, logvar, labels)

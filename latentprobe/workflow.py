@@ -50,13 +50,18 @@ class DataSpec:
     x_key: str | None = None
     labels_keys: tuple[str, ...] = ()
     input_shape: tuple[int, ...] | None = None
+    encoder_inputs: tuple[str, ...] = ()
 
     def open(self, fallback: str | None = None) -> DataSource:
         spec = self.spec or fallback
         if spec is None:
             raise OptionsError("no --data given and the checkpoint names no dataset")
         return data.open_data(
-            spec, x_key=self.x_key, labels_keys=self.labels_keys, input_shape=self.input_shape
+            spec,
+            x_key=self.x_key,
+            labels_keys=self.labels_keys,
+            input_shape=self.input_shape,
+            encoder_inputs=self.encoder_inputs,
         )
 
 

@@ -236,3 +236,17 @@ class TokenVAE(nn.Module):
 
     def encode(self, tokens):
         return self.head(self.embed(tokens).mean(1)).chunk(2, dim=-1)
+
+
+class LengthsTokenVAE(TokenVAE):
+    """A text VAE over padded sequences: encode(tokens, lengths) pools the real tokens only."""
+
+    def encode(self, tokens, lengths):
+        keep = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
+        pooled = (self.embed(tokens) * keep[..., None]).sum(1) / lengths[:, None]
+        return self.head(pooled).chunk(2, dim=-1)
+
+
+def encode_batch_mapping(model, batch):
+    """An --encode function for batches with arrays beside x: it gets them as a mapping."""
+    return model.encode(batch["x"], batch["lengths"])

@@ -12,7 +12,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 from latentprobe.cli.main import main
-from models import NaNAfterVAE, SoftplusStdVAE, SpecsVAE, TokenVAE, TupleVAE
+from models import (
+    LengthsTokenVAE,
+    NaNAfterVAE,
+    SoftplusStdVAE,
+    SpecsVAE,
+    TokenVAE,
+    TupleVAE,
+)
 
 from latentprobe.errors import (
     AnalysisError,
@@ -584,3 +591,35 @@ def test_pixels_stay_floats_and_an_integer_misfit_names_the_cause(tuple_model):
     assert ok.exit_code == 0, ok.stderr
     bad = run("extract", "m.pt", "--arch", "models:TupleVAE", "--data", "wide.npy", "-o", "b.h5")
     assert_one_line_error(bad, 6, "passed as int64 token ids", "b.h5")
+
+
+def test_arrays_beside_x_reach_the_encoder(tmp_path):
+    """Issue 11: padded token sequences with their lengths; encode(x, lengths) gets both, an
+    --encode function gets the batch as a mapping; without the option the error names it."""
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(1, 9, size=60)
+    tokens = rng.integers(1, 20, size=(60, 8)) * (np.arange(8)[None, :] < lengths[:, None])
+    np.savez("seq.npz", x=tokens, lengths=lengths, y=lengths % 2)
+    torch.manual_seed(0)
+    model = LengthsTokenVAE().eval()
+    torch.save(model.state_dict(), "t.pt")
+    common = ["t.pt", "--arch", "models:LengthsTokenVAE", "--data", "seq.npz"]
+    missing = run("extract", *common, "-o", "a.h5")
+    assert_one_line_error(missing, 6, "--encoder-inputs", "a.h5")
+    with torch.no_grad():
+        expected = model.encode(torch.from_numpy(tokens), torch.from_numpy(lengths))[0].numpy()
+    for extra in ([], ["--encode", "models:encode_batch_mapping"]):
+        out = f"s{len(extra)}.h5"
+        result = run("extract", *common, "--encoder-inputs", "lengths", *extra, "-o", out)
+        assert result.exit_code == 0, result.stderr
+        np.testing.assert_allclose(read_stats(out).mu, expected, rtol=1e-6)
+    assert set(read_stats("s0.h5").labels) == {"y"}  # lengths are an input, not a label set
+    wrong = run("extract", *common, "--encoder-inputs", "mask", "-o", "b.h5")
+    assert_one_line_error(wrong, 7, "no array 'mask'", "b.h5")
+
+
+def test_arrays_beside_x_need_an_npz(tuple_model):
+    np.save("x.npy", np.zeros((5, 6), np.float32))
+    torch.save(tuple_model.state_dict(), "m.pt")
+    args = ["m.pt", "--arch", "models:TupleVAE", "--data", "x.npy", "--encoder-inputs", "a"]
+    assert_one_line_error(run("extract", *args, "-o", "s.h5"), 7, "from an .npz", "s.h5")
