@@ -46,9 +46,9 @@ def _json_dict(ctx, param, text):
 def _config_file(path: Path) -> dict:
     try:
         text = path.read_text()
-    except OSError as e:
-        raise click.BadParameter(f"cannot read {path}: {e.strerror or e}") from e
-    if path.suffix in (".yaml", ".yml"):
+    except (OSError, UnicodeDecodeError) as e:
+        raise click.BadParameter(f"cannot read {path} as text: {first_line(e)}") from e
+    if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError as e:
@@ -57,13 +57,13 @@ def _config_file(path: Path) -> dict:
             ) from e
         try:
             value = yaml.safe_load(text)  # plain data only: no tags that build objects
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, RecursionError) as e:
             raise click.BadParameter(f"{path} is not valid YAML: {first_line(e)}") from e
     else:
         try:
             value = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise click.BadParameter(f"{path} is not valid JSON ({e.msg})") from e
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise click.BadParameter(f"{path} is not valid JSON ({first_line(e)})") from e
     if not isinstance(value, dict):
         raise click.BadParameter(f"{path} must hold a mapping of argument names to values")
     return value
@@ -73,8 +73,10 @@ def _names(ctx, param, text):
     if text is None:
         return ()
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise click.BadParameter(f"expected comma-separated array names, got {text!r}")
+    if not names or len(set(names)) != len(names) or "x" in names:
+        raise click.BadParameter(
+            f"expected distinct comma-separated array names other than x, got {text!r}"
+        )
     return names
 
 

@@ -89,6 +89,13 @@ def _from_triple(out, param):
             "returns (mu, logvar), or --encode module:function"
         )
     i, j = pairs[0]
+    (k,) = {0, 1, 2} - {i, j}
+    if shapes[k] in (shapes[i][1:], (1, *shapes[i][1:])):  # it could be a shared logvar
+        raise EncoderOutputError(
+            f"encoder returned three tensors of shapes {shapes}: the odd one could be a "
+            "shared log-variance, so which are (mu, logvar) cannot be told; pass "
+            "--encode-method NAME for a method that returns (mu, logvar), or --encode"
+        )
     return out[i], PARAMETRISATIONS[param](out[j])
 
 

@@ -163,8 +163,9 @@ def build_model(cls: Callable, kwargs: dict, hyper_parameters: dict | None = Non
                 "of yours that builds them from plain arguments, named with --arch (README: "
                 "Models from other codebases)"
             )
+        name = getattr(cls, "__name__", repr(cls))
         raise ArchitectureError(
-            f"cannot build {cls.__name__}(**{reprlib.repr(kwargs)}): {e}; {hint}"
+            f"cannot build {name}(**{reprlib.repr(kwargs)}): {e}; {hint}"
         ) from e
     if not isinstance(model, nn.Module):
         raise ArchitectureError(
@@ -205,14 +206,14 @@ PREFIX_DEPTH = 3
 
 
 def _candidates(sd: dict):
-    """``sd``, then ``sd`` restricted to each shared prefix of 1 to PREFIX_DEPTH leading
-    segments with that prefix stripped."""
-    yield sd
+    """("", ``sd``), then (prefix, ``sd`` restricted to that prefix, stripped) for each
+    shared prefix of 1 to PREFIX_DEPTH leading segments."""
+    yield "", sd
     for depth in range(1, PREFIX_DEPTH + 1):
         heads = sorted({".".join(k.split(".")[:depth]) for k in sd if k.count(".") >= depth})
         for head in heads:
             start = head + "."
-            yield {k[len(start) :]: v for k, v in sd.items() if k.startswith(start)}
+            yield head, {k[len(start) :]: v for k, v in sd.items() if k.startswith(start)}
 
 
 def checked_state_dict(sd, source: Path, key: str | None = None) -> dict:
@@ -238,14 +239,24 @@ def load_weights(model: nn.Module, sd, source: Path, key: str | None = None) -> 
     ``model._orig_mod.``) when the keys need it."""
     sd = checked_state_dict(sd, source, key)
     model_sd = model.state_dict()
-    for candidate in _candidates(sd):
-        if candidate.keys() == model_sd.keys() and all(
-            tuple(candidate[k].shape) == tuple(model_sd[k].shape) for k in model_sd
-        ):
-            model.load_state_dict(candidate, strict=True)
-            return
+    fits = [(prefix, c) for prefix, c in _candidates(sd) if _fits(c, model_sd)]
+    if len(fits) > 1 and fits[0][0]:  # several sub-models fit (encoder. and decoder., EMA)
+        prefixes = ", ".join(repr(prefix) for prefix, _ in fits)
+        raise CheckpointError(
+            f"{source}: the weights under {prefixes} all fit {type(model).__name__}; name "
+            "the model's with --state-dict-key"
+        )
+    if fits:
+        model.load_state_dict(fits[0][1], strict=True)
+        return
     raise CheckpointError(
         f"{source}: weights do not match {type(model).__name__}: {_describe_mismatch(model_sd, sd)}"
+    )
+
+
+def _fits(candidate: dict, model_sd: dict) -> bool:
+    return candidate.keys() == model_sd.keys() and all(
+        tuple(candidate[k].shape) == tuple(model_sd[k].shape) for k in model_sd
     )
 
 
@@ -330,6 +341,36 @@ def _harmless_globals() -> list:
     ]
 
 
+def _check_numpy_values(obj, path: Path, depth: int = 0) -> None:
+    """Refuse numpy dtypes (alone or of scalars) that a plain dtype would not equal: the
+    unpickler sets a dtype's state from the file, and a forged one (a subarray or fields
+    behind a float64 name) would make numpy read past a buffer wherever it is used."""
+    if depth > 50:
+        return
+    if isinstance(obj, argparse.Namespace):
+        obj = vars(obj)
+    if isinstance(obj, dict):
+        values = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    else:
+        dtype = obj if isinstance(obj, np.dtype) else getattr(obj, "dtype", None)
+        if isinstance(obj, (np.dtype, np.generic)) and not _plain_dtype(dtype):
+            raise CheckpointError(
+                f"{path} holds a malformed numpy dtype ({dtype!r}); re-save the checkpoint"
+            )
+        return
+    for value in values:
+        _check_numpy_values(value, path, depth + 1)
+
+
+def _plain_dtype(dtype: np.dtype) -> bool:
+    try:
+        return dtype.fields is None and dtype.subdtype is None and dtype == np.dtype(dtype.str)
+    except Exception:  # noqa: BLE001 - a forged dtype may fail in any comparison
+        return False
+
+
 def _torch_load(path: Path, map_location, trusted: bool):
     """(object, whether the full unpickler was used): weights-only first; the full
     unpickler only when the file needs it and trust was given."""
@@ -337,7 +378,9 @@ def _torch_load(path: Path, map_location, trusted: bool):
         with warnings.catch_warnings():  # the error says it better than torch's warning
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             with torch.serialization.safe_globals(_harmless_globals()):
-                return torch.load(path, weights_only=True, map_location=map_location), False
+                obj = torch.load(path, weights_only=True, map_location=map_location)
+            _check_numpy_values(obj, path)
+            return obj, False
     except pickle.UnpicklingError as e:
         reason = _full_unpickler_reason(path, str(e))
         if reason is None:
@@ -472,7 +515,12 @@ def _only_state_dict_key(obj: dict) -> str:
 
 
 def _from_key(obj, path: Path, arch, arch_kwargs, key: str, used_pickle: bool) -> LoadedModel:
-    """The weights under ``--state-dict-key``."""
+    """The weights under ``--state-dict-key``: a key of the checkpoint dict, or a key
+    prefix of a flat state dict (``ema_model`` for ``ema_model.*``)."""
+    if _tensor_dict(obj) and key not in obj:
+        start = key + "."
+        obj = {key: {k[len(start) :]: v for k, v in obj.items() if k.startswith(start)}}
+        obj = obj if obj[key] else {}
     if not isinstance(obj, dict) or key not in obj:
         keys = ", ".join(map(repr, list(obj)[:8])) if isinstance(obj, dict) else ""
         raise CheckpointError(
@@ -597,7 +645,8 @@ def _from_specs_folder(folder: Path, arch, arch_kwargs, map_location) -> LoadedM
     specs = _json_object(specs_path, "a file of training arguments")
     obj, _ = _torch_load(weights_path, map_location, trusted=False)
     model = build_model(_need_arch(arch, folder, "specs.json folder"), arch_kwargs, specs)
-    load_weights(model, obj, weights_path)
+    key = "model_state_dict" if isinstance(obj, dict) and "model_state_dict" in obj else None
+    load_weights(model, obj[key] if key else obj, weights_path, key)
     return LoadedModel(model, "specs-folder", (specs_path, weights_path))
 
 

@@ -122,7 +122,8 @@ TOKEN_ID_BITS = 32
 def is_token_ids(dtype) -> bool:
     """Whether inputs of ``dtype`` (numpy or torch) are token ids by ``TOKEN_ID_BITS``."""
     if isinstance(dtype, torch.dtype):
-        return not dtype.is_floating_point and dtype.itemsize * 8 >= TOKEN_ID_BITS
+        wide = dtype.itemsize * 8 >= TOKEN_ID_BITS
+        return wide and not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
     dtype = np.dtype(dtype)
     return dtype.kind in "iu" and dtype.itemsize * 8 >= TOKEN_ID_BITS
 
@@ -134,7 +135,18 @@ def model_input(x: np.ndarray) -> torch.Tensor:
 
 
 def _tensor_input(x: torch.Tensor) -> torch.Tensor:
-    return x.long() if is_token_ids(x.dtype) and x.dtype != torch.bool else x.float()
+    return x.long() if is_token_ids(x.dtype) else x.float()
+
+
+def encoder_input(a: np.ndarray) -> torch.Tensor:
+    """An array the encoder takes beside x, keeping its kind: booleans stay booleans
+    (masks), integers become int64 (lengths, conditions), floats float32."""
+    a = np.asarray(a)
+    if a.dtype.kind == "b":
+        return torch.from_numpy(np.ascontiguousarray(a))
+    return torch.from_numpy(
+        np.ascontiguousarray(a, dtype=np.int64 if a.dtype.kind in "iu" else np.float32)
+    )
 
 
 def _array_batches(read: Callable[[int, int], np.ndarray], n: int, labels: dict) -> Callable:

@@ -17,7 +17,7 @@ import torch
 from . import progress, store
 from .adapters import PARAMETRISATIONS, make_encoder, posterior_caveat
 from .checkpoints import LoadedModel
-from .data import DataSource, model_input, open_data, sha256_file
+from .data import DataSource, encoder_input, open_data, sha256_file
 from .errors import (
     DataError,
     DeviceError,
@@ -85,7 +85,7 @@ def _encoder_inputs(source: DataSource, start: int, rows: int, device) -> dict:
     if source.encoder_inputs is None:
         return {}
     arrays = source.encoder_inputs(start, start + rows)
-    return {name: model_input(np.asarray(a)).to(device) for name, a in arrays.items()}
+    return {name: encoder_input(a).to(device) for name, a in arrays.items()}
 
 
 def _encode_batch(encoder, x: torch.Tensor, offset: int, extras: dict | None = None):

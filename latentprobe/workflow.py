@@ -127,6 +127,8 @@ def _method_caller(name: str):
             raise ArchitectureError(
                 f"{type(model).__name__} has no public method {name!r}; check --encode-method"
             )
+        if isinstance(x, dict):  # with --encoder-inputs: method(x, lengths, ...)
+            return method(x["x"], *(v for k, v in x.items() if k != "x"))
         return method(x)
 
     return call

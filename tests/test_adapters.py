@@ -165,3 +165,20 @@ def test_a_triple_of_one_shape_is_refused_naming_encode_method():
     encoder = make_encoder(object(), encode=lambda m, x: (x[:, :3], x[:, :3], x[:, 3:6]))
     with pytest.raises(EncoderOutputError, match="cannot be told.*--encode-method"):
         encoder(X)
+
+
+def test_a_triple_whose_odd_tensor_could_be_a_shared_logvar_is_refused():
+    """(z, mu, logvar) with a per-unit logvar: the equal-shape pair is (z, mu), which read
+    as (mu, logvar) silently (review of issue 11)."""
+    shared = torch.zeros(3)
+    encoder = make_encoder(object(), encode=lambda m, x: (x[:, :3] + 1, x[:, :3], shared))
+    with pytest.raises(EncoderOutputError, match="could be a shared log-variance"):
+        encoder(X)
+
+
+def test_arrays_beside_x_keep_their_kind():
+    from latentprobe.data import encoder_input
+
+    assert encoder_input(np.array([True, False])).dtype == torch.bool
+    assert encoder_input(np.array([3, 4], dtype=np.uint8)).dtype == torch.int64
+    assert encoder_input(np.array([0.5])).dtype == torch.float32

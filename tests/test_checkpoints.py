@@ -379,3 +379,31 @@ def test_a_constructor_that_takes_sub_modules_gets_the_wrapper_advice(tmp_path):
     torch.save({"w": torch.zeros(1)}, tmp_path / "m.pt")
     with pytest.raises(ArchitectureError, match="sub-modules.*small class.*--arch"):
         latentprobe.load_model(tmp_path / "m.pt", arch=TextVAE)
+
+
+def test_two_sub_models_that_both_fit_are_named_not_guessed(tuple_model, tmp_path):
+    """encoder.* and decoder.* of one shape both fit a model: loading the first in
+    alphabetical order picked the decoder silently (review of issue 11)."""
+    sd = tuple_model.state_dict()
+    both = {**prefixed(sd, "encoder."), **prefixed({k: v + 1 for k, v in sd.items()}, "decoder.")}
+    torch.save(both, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match="'decoder', 'encoder'.*--state-dict-key"):
+        latentprobe.load_model(tmp_path / "m.pt", arch="models:TupleVAE")
+    loaded = latentprobe.load_model(
+        tmp_path / "m.pt", arch="models:TupleVAE", state_dict_key="encoder"
+    )
+    np.testing.assert_array_equal(stats_of(loaded)[0], reference(tuple_model)[0])
+
+
+class _ForgedDtype:
+    """Pickles as a float64 dtype whose state adds a 100,000-element subarray."""
+
+    def __reduce__(self):
+        state = (3, "<", (np.dtype("f8"), (100000,)), None, None, 8, 1, 0)
+        return (np.dtype, ("f8", False, True), state)
+
+
+def test_a_forged_numpy_dtype_is_refused(tmp_path):
+    torch.save({"w": torch.zeros(1), "dtype": _ForgedDtype()}, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match="malformed numpy dtype"):
+        latentprobe.load_model(tmp_path / "m.pt", arch="models:TupleVAE")

@@ -608,8 +608,9 @@ def test_arrays_beside_x_reach_the_encoder(tmp_path):
     assert_one_line_error(missing, 6, "--encoder-inputs", "a.h5")
     with torch.no_grad():
         expected = model.encode(torch.from_numpy(tokens), torch.from_numpy(lengths))[0].numpy()
-    for extra in ([], ["--encode", "models:encode_batch_mapping"]):
-        out = f"s{len(extra)}.h5"
+    ways = ([], ["--encode", "models:encode_batch_mapping"], ["--encode-method", "encode"])
+    for number, extra in enumerate(ways):
+        out = f"s{number}.h5"
         result = run("extract", *common, "--encoder-inputs", "lengths", *extra, "-o", out)
         assert result.exit_code == 0, result.stderr
         np.testing.assert_allclose(read_stats(out).mu, expected, rtol=1e-6)
