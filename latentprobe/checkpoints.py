@@ -10,7 +10,6 @@ they load only with ``trust_checkpoint=True``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import inspect
 import json
@@ -412,31 +411,37 @@ def _need_arch(arch, path: Path, kind: str) -> type:
     return resolve_arch(arch) if isinstance(arch, str) else arch
 
 
-def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str | None]:
-    """Build the model for a dict read by torch.load; returns (model, format, dataset)."""
+def _weights_under(obj: dict, path: Path, arch, arch_kwargs, key: str) -> nn.Module:
+    """The model built by --arch (arguments saved beside the weights fill it) with the
+    weights under ``key`` of the checkpoint dict."""
+    model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj))
+    load_weights(model, obj[key], path, key)
+    return model
+
+
+def _from_state_dict(obj, path, arch, arch_kwargs) -> tuple[nn.Module, str, str | None, str | None]:
+    """Build the model for a dict read by torch.load; returns (model, format, dataset, the
+    key the weights were under when the format is state-dict-under-key)."""
     if isinstance(obj, dict) and zoo.ZOO_KEY in obj:
-        return _from_zoo(obj, path, arch_kwargs)
+        return (*_from_zoo(obj, path, arch_kwargs), None)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         model = build_model(
             _need_arch(arch, path, "Lightning checkpoint"), arch_kwargs, _saved_arguments(obj)
         )
         load_weights(model, obj["state_dict"], path, "state_dict")
-        return model, "lightning", None
+        return model, "lightning", None, None
     if isinstance(obj, dict) and isinstance(obj.get("model_state_dict"), dict):
         model = build_model(_need_arch(arch, path, "model_state_dict checkpoint"), arch_kwargs)
         load_weights(model, obj["model_state_dict"], path, "model_state_dict")
-        return model, "model-state-dict", None
+        return model, "model-state-dict", None, None
     if _tensor_dict(obj):
         model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs)
         load_weights(model, obj, path)
-        return model, "state-dict", None
+        return model, "state-dict", None, None
     under = [k for k, v in obj.items() if _tensor_dict(v)] if isinstance(obj, dict) else []
     if len(under) == 1:  # {'epoch', 'model', 'optimizer'}: the optimizer's is no tensor dict
-        model = build_model(
-            _need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj)
-        )
-        load_weights(model, obj[under[0]], path, under[0])
-        return model, "state-dict-under-key", None
+        model = _weights_under(obj, path, arch, arch_kwargs, under[0])
+        return model, "state-dict-under-key", None, under[0]
     if len(under) > 1:
         raise CheckpointError(
             f"{path} holds several state dicts (under {', '.join(map(repr, under))}); "
@@ -504,14 +509,16 @@ def _load_file(path: Path, arch, arch_kwargs, trusted, map_location, key=None) -
         return LoadedModel(obj, "pickled-module", (path,), trusted=True)
     if key is not None:
         return _from_key(obj, path, arch, arch_kwargs, key, used_pickle)
-    model, fmt, dataset = _from_state_dict(obj, path, arch, arch_kwargs)
-    loaded = LoadedModel(model, fmt, (path,), trusted=used_pickle, dataset=dataset)
-    key = _only_state_dict_key(obj) if fmt == "state-dict-under-key" else None
-    return dataclasses.replace(loaded, training=_training_position(obj), weights_key=key)
-
-
-def _only_state_dict_key(obj: dict) -> str:
-    return next(k for k, v in obj.items() if _tensor_dict(v))
+    model, fmt, dataset, key = _from_state_dict(obj, path, arch, arch_kwargs)
+    return LoadedModel(
+        model,
+        fmt,
+        (path,),
+        trusted=used_pickle,
+        dataset=dataset,
+        training=_training_position(obj),
+        weights_key=key,
+    )
 
 
 def _from_key(obj, path: Path, arch, arch_kwargs, key: str, used_pickle: bool) -> LoadedModel:
@@ -527,10 +534,15 @@ def _from_key(obj, path: Path, arch, arch_kwargs, key: str, used_pickle: bool) -
             f"{path} has no key {key!r} (keys: {keys or type(obj).__name__}); "
             "check --state-dict-key"
         )
-    model = build_model(_need_arch(arch, path, "state dict"), arch_kwargs, _saved_arguments(obj))
-    load_weights(model, obj[key], path, key)
-    loaded = LoadedModel(model, "state-dict-under-key", (path,), trusted=used_pickle)
-    return dataclasses.replace(loaded, training=_training_position(obj), weights_key=key)
+    model = _weights_under(obj, path, arch, arch_kwargs, key)
+    return LoadedModel(
+        model,
+        "state-dict-under-key",
+        (path,),
+        trusted=used_pickle,
+        training=_training_position(obj),
+        weights_key=key,
+    )
 
 
 def _training_position(obj) -> dict:
@@ -661,7 +673,7 @@ def _from_pythae_folder(folder: Path, arch, arch_kwargs, trusted, map_location) 
     obj, _ = _torch_load(weights_path, map_location, trusted=False)
     files = (config_path, weights_path)
     if arch is not None:
-        model, _, _ = _from_state_dict(obj, weights_path, arch, arch_kwargs)
+        model = _from_state_dict(obj, weights_path, arch, arch_kwargs)[0]
         return LoadedModel(model, "pythae-folder", files)
     model, extra = _build_pythae(folder, config, trusted)
     key = "model_state_dict" if isinstance(obj, dict) and "model_state_dict" in obj else None
