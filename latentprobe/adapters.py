@@ -90,7 +90,7 @@ def _from_triple(out, param):
         )
     i, j = pairs[0]
     (k,) = {0, 1, 2} - {i, j}
-    if shapes[k] in (shapes[i][1:], (1, *shapes[i][1:])):  # it could be a shared logvar
+    if shapes[k] in shared_shapes(shapes[i]):
         raise EncoderOutputError(
             f"encoder returned three tensors of shapes {shapes}: the odd one could be a "
             "shared log-variance, so which are (mu, logvar) cannot be told; pass "
@@ -213,14 +213,15 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
     call = _entry_point(model, encode)
     name = getattr(model, "model_name", None) if encode is None else None
     transform = LOG_VARIANCE_TRANSFORMS.get(name, lambda t: t)
-    shared = {"seen": False}  # a shared log-variance, decided on the first batch
+    shared = False  # a shared log-variance, decided on the first batch
 
     def encoder(x: torch.Tensor, extras: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal shared
         mu, logvar = interpret_output(call(x, extras or {}), param)
         logvar = transform(logvar)
         if mu.shape != logvar.shape:
-            logvar = _broadcast(logvar, mu.shape, decided=shared["seen"])
-            shared["seen"] = True
+            logvar = _broadcast(logvar, mu.shape, decided=shared)
+            shared = True
         _check_batch(mu, len(x))
         encoder.latent_shape = tuple(mu.shape[1:])
         return mu.reshape(len(x), -1), logvar.reshape(len(x), -1)
@@ -243,23 +244,27 @@ def _check_batch(mu: torch.Tensor, n: int) -> None:
         )
 
 
+def shared_shapes(shape) -> tuple[tuple, tuple]:
+    """The shapes of a log-variance shared by a batch of ``shape``: the latent's shape
+    without the batch dimension, or with a batch dimension of 1 (a per-unit parameter)."""
+    units = tuple(shape[1:])
+    return units, (1, *units)
+
+
 def _broadcast(logvar: torch.Tensor, shape, decided: bool = False) -> torch.Tensor:
-    """Expand a log-variance shared by the batch to it: only one of the latent's shape
-    without the batch dimension, or with a batch dimension of 1 (a per-unit parameter).
-    On the first batch (``decided`` false) one that could hold per-example values instead
-    is refused: its first dimension as long as the batch (a batch of one, or a batch as
-    long as the latent). Other encoders' second outputs, such as the (z, KL) of some text
-    VAEs, would otherwise pass as a plausible log-variance. Once the first batch has shown a
-    shared one, a shorter last batch is not refused for its length."""
-    batch, units = shape[0], tuple(shape[1:])
+    """Expand a log-variance shared by the batch (``shared_shapes``) to it. On the first
+    batch (``decided`` false) one of the latent's shape is refused when its first dimension
+    is as long as the batch (a batch of one, or a batch as long as the latent): it could be
+    per-example values instead, such as the KL of a (z, KL) text VAE. Once the first batch
+    has shown a shared one, a shorter last batch is not refused for its length."""
+    units, row = shared_shapes(shape)
     own = tuple(logvar.shape)
-    per_unit = own == units or (own == (1, *units) and (batch > 1 or decided))
-    if per_unit and (decided or own[0] != batch or own == (1, *units)):
+    if own == row or (own == units and (decided or own[0] != shape[0])):
         return logvar.reshape(units).expand(shape)
-    if per_unit:
+    if own == units:
         raise EncoderOutputError(
             f"encoder returned mu of shape {tuple(shape)} and a second output of shape "
-            f"{own}: for a batch of {batch} it cannot be told from per-example values; use "
+            f"{own}: for a batch of {shape[0]} it cannot be told from per-example values; use "
             "another --batch-size, or pass --encode module:function returning (mu, logvar) "
             "of one shape"
         )
