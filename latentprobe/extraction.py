@@ -214,16 +214,18 @@ class _Job:
     seed: int
     progress: bool
     prior_source: str = "given"
+    posterior_caveat: str = ""
 
     @classmethod
     def of(cls, model, data, options, encode, prior, seed, progress) -> _Job:
         module, loaded = (model.model, model) if isinstance(model, LoadedModel) else (model, None)
         source = open_data(data)
-        caveat = posterior_caveat(module)
+        caveat = posterior_caveat(module) or ""
         if caveat:
             warnings.warn(caveat, stacklevel=3)
         prior, prior_source = (prior, "given") if prior else _own_prior(module, encode, options)
-        return cls(module, loaded, source, options, encode, prior, seed, progress, prior_source)
+        settings = (options, encode, prior, seed, progress, prior_source, caveat)
+        return cls(module, loaded, source, *settings)
 
     def run(self, sink, provenance: dict | None) -> dict:
         """Encode into ``sink`` while the input files are hashed on a second thread; the
@@ -238,7 +240,7 @@ class _Job:
             )
         record["latent_shape"] = list(sink.latent_shape)
         record["prior_source"] = self.prior_source
-        record["posterior_caveat"] = posterior_caveat(self.module) or ""
+        record["posterior_caveat"] = self.posterior_caveat
         return {**record, **(provenance or {})}
 
     def _encode(self, sink, side_task: Future) -> None:

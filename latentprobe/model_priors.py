@@ -31,9 +31,12 @@ def _numpy(t) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
-def _vamp_prior(model, encoder: Callable) -> Prior:
+def _vamp_prior(model, encoder: Callable) -> Prior | None:
     """The uniform mixture of the encoder's posteriors at the K pseudo-inputs."""
-    idle = model.idle_input.to(next(model.parameters()).device)
+    idle = getattr(model, "idle_input", None)
+    if not (callable(getattr(model, "pseudo_inputs", None)) and isinstance(idle, torch.Tensor)):
+        return None
+    idle = idle.to(next(model.parameters()).device)
     pseudo = model.pseudo_inputs(idle)
     shape = getattr(getattr(model, "model_config", None), "input_dim", None)
     if shape is not None:
@@ -43,14 +46,22 @@ def _vamp_prior(model, encoder: Callable) -> Prior:
     return Prior.mixture(np.full(k, 1.0 / k), _numpy(mu), _numpy(logvar))
 
 
-def _from_distribution(dist) -> Prior:
-    """A Prior from a torch.distributions diagonal Gaussian or mixture of them."""
-    if isinstance(dist, torch.distributions.MixtureSameFamily):
-        weights = _numpy(dist.mixture_distribution.probs)
-        means, logvars = _normal_parameters(dist.component_distribution)
+def _distribution_prior(model, encoder: Callable) -> Prior | None:
+    """From a ``prior`` attribute, or ``prior()`` taking no argument, that gives a
+    torch.distributions diagonal Gaussian or mixture of them."""
+    prior = getattr(model, "prior", None)
+    if callable(prior) and not isinstance(prior, torch.distributions.Distribution):
+        try:
+            prior = prior()
+        except Exception:  # needs arguments, or a module without forward(): not a prior() to call
+            return None
+    if not isinstance(prior, torch.distributions.Distribution):
+        return None
+    if isinstance(prior, torch.distributions.MixtureSameFamily):
+        weights = _numpy(prior.mixture_distribution.probs)
+        means, logvars = _normal_parameters(prior.component_distribution)
         return Prior.mixture(weights / weights.sum(), means, logvars)
-    mean, logvar = _normal_parameters(dist)
-    return Prior.diagonal(mean, logvar)
+    return Prior.diagonal(*_normal_parameters(prior))
 
 
 def _normal_parameters(dist) -> tuple[np.ndarray, np.ndarray]:
@@ -63,47 +74,23 @@ def _normal_parameters(dist) -> tuple[np.ndarray, np.ndarray]:
     return _numpy(base.loc), 2.0 * np.log(_numpy(base.scale))
 
 
-def _prior_distribution(model):
-    prior = getattr(model, "prior", None)
-    if callable(prior) and not isinstance(prior, torch.distributions.Distribution):
-        try:
-            prior = prior()
-        except Exception:  # needs arguments, or a module without forward(): not a prior() to call
-            return None
-    return prior if isinstance(prior, torch.distributions.Distribution) else None
-
-
-def _attribute_mixture(model) -> Prior:
+def _attribute_mixture(model, encoder: Callable) -> Prior | None:
+    """From ``prior_means`` and ``prior_logvars`` (and ``prior_weights``) attributes."""
+    if not all(isinstance(getattr(model, n, None), torch.Tensor) for n in MIXTURE_ATTRIBUTES):
+        return None
     means, logvars = _numpy(model.prior_means), _numpy(model.prior_logvars)
     weights = getattr(model, "prior_weights", None)
     w = np.full(len(means), 1.0 / len(means)) if weights is None else _numpy(weights)
     return Prior.mixture(w, means, logvars)
 
 
-def _is_vamp(model) -> bool:
-    return callable(getattr(model, "pseudo_inputs", None)) and isinstance(
-        getattr(model, "idle_input", None), torch.Tensor
-    )
-
-
-def _has_mixture_attributes(model) -> bool:
-    return all(isinstance(getattr(model, n, None), torch.Tensor) for n in MIXTURE_ATTRIBUTES)
-
-
 MIXTURE_ATTRIBUTES = ("prior_means", "prior_logvars")
 
-CONVENTIONS: list[tuple[str, Callable[[object], bool], Callable]] = [
-    ("VampPrior from the model's pseudo-inputs", _is_vamp, _vamp_prior),
-    (
-        "the model's prior distribution",
-        lambda m: _prior_distribution(m) is not None,
-        lambda m, encoder: _from_distribution(_prior_distribution(m)),
-    ),
-    (
-        "the model's mixture prior (prior_means, prior_logvars)",
-        _has_mixture_attributes,
-        lambda m, encoder: _attribute_mixture(m),
-    ),
+#: (where the prior comes from, reader returning it or None when the model has no such prior)
+CONVENTIONS: list[tuple[str, Callable]] = [
+    ("VampPrior from the model's pseudo-inputs", _vamp_prior),
+    ("the model's prior distribution", _distribution_prior),
+    ("the model's mixture prior (prior_means, prior_logvars)", _attribute_mixture),
 ]
 
 
@@ -111,7 +98,8 @@ def model_prior(model, encoder: Callable) -> tuple[Prior, str] | None:
     """(prior, where it came from) when ``model`` defines its own prior, else None.
     ``encoder`` maps a batch of inputs to (mu, logvar), as for the data; call under
     ``torch.inference_mode()`` with the model in eval mode."""
-    for description, matches, read in CONVENTIONS:
-        if matches(model):
-            return read(model, encoder), description
+    for description, read in CONVENTIONS:
+        prior = read(model, encoder)
+        if prior is not None:
+            return prior, description
     return None

@@ -284,7 +284,8 @@ def mutual_information(
     log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
     log_q_cond = log_q_units.sum(1)
     log_q, log_q_others = _log_aggregate(points, mu, logvar, log_q_cond, block_bytes)
-    nats, stderr = _mean_and_stderr(log_q_cond - log_q, points)
+    information = log_q_cond - log_q  # the estimate's draws, log q(z|x_n) - log q(z)
+    nats, stderr = _mean_and_stderr(information, points)
     rates = _rate_terms(mu, logvar, prior, points, log_q_cond, log_q, stderr)
     if per_unit:
         subset, where = _subset(points, per_unit_max_points or auto_unit_points, rng)
@@ -294,7 +295,7 @@ def mutual_information(
     else:
         units = _no_per_unit_terms(mu.shape[1])
     result = _result(nats, stderr, rates, units, points, mu.shape[0], seed)
-    between = _mean_and_stderr(log_q_cond - log_q, points, over_examples=True)[1]
+    between = _mean_and_stderr(information, points, over_examples=True)[1]
     result = _with_bracket(result, points, between, log_q_cond - log_q_others)
     if not growth or mu.shape[0] < 4 * MIN_GROWTH_EXAMPLES:
         return result
