@@ -1,23 +1,37 @@
-"""Turn a loaded model into ``encode(x) -> (mu, logvar)`` for a diagonal Gaussian posterior.
+"""Turn a loaded model into ``encode(x) -> Encoded(mu, logvar, family, scale_tril)``.
 
 Entry points, tried in order: a user function (``--encode module:function``, called as
 ``function(model, x)``), ``model.encode(x)``, ``model.encoder(x)``. The output is read by
 the first matching convention in ``OUTPUT_CONVENTIONS``.
 
 ``param`` says what the second output is: ``logvar`` (log sigma^2, most code), ``logstd``
-(log sigma, beta-TCVAE), ``std`` or ``var``. A ``torch.distributions`` Normal carries its
+(log sigma, beta-TCVAE), ``std`` or ``var``. A ``torch.distributions`` object carries its
 own scale, so ``param`` does not apply to it; pythae's ``log_covariance`` is a log variance.
+Distributions other than diagonal Gaussians are kept as their family (``DISTRIBUTIONS``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
 from .errors import EncoderOutputError
 
-Encoder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+class Encoded(NamedTuple):
+    """The posteriors of a batch: means, the marginals' log-variances, the family's name
+    (``types.FAMILIES``) and, for a full covariance, the Cholesky factors (batch, D, D)."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    family: str = "normal"
+    scale_tril: torch.Tensor | None = None
+
+
+Encoder = Callable[[torch.Tensor], Encoded]
 
 
 def _positive_log(t: torch.Tensor, name: str) -> torch.Tensor:
@@ -34,13 +48,44 @@ PARAMETRISATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _from_distribution(out, param):
+def _normal(dist) -> Encoded:
+    return Encoded(dist.loc, 2.0 * torch.log(dist.scale))
+
+
+def _laplace(dist) -> Encoded:
+    return Encoded(dist.loc, 2.0 * torch.log(dist.scale) + math.log(2.0), "laplace")
+
+
+def _full_covariance(dist) -> Encoded:
+    tril = dist.scale_tril
+    return Encoded(dist.loc, torch.log((tril * tril).sum(-1)), "multivariate_normal", tril)
+
+
+#: The ``torch.distributions`` families an encoder may return (alone, or as the base of
+#: ``Independent``), and how each becomes its stored parameters.
+DISTRIBUTIONS: dict[type, Callable] = {
+    torch.distributions.Normal: _normal,
+    torch.distributions.Laplace: _laplace,
+    torch.distributions.MultivariateNormal: _full_covariance,
+    torch.distributions.LowRankMultivariateNormal: _full_covariance,
+}
+
+
+def _from_distribution(out, param) -> Encoded:
     dist = out.base_dist if isinstance(out, torch.distributions.Independent) else out
-    if not isinstance(dist, torch.distributions.Normal):
+    convert = DISTRIBUTIONS.get(type(dist))
+    if convert is None:
+        names = ", ".join(t.__name__ for t in DISTRIBUTIONS)
         raise EncoderOutputError(
-            f"encoder returned a {type(dist).__name__} distribution; only Normal is supported"
+            f"encoder returned a {type(dist).__name__} distribution; latentprobe analyses "
+            f"{names} (alone or in Independent): pass --encode module:function returning one"
         )
-    return dist.loc, 2.0 * torch.log(dist.scale)
+    if convert is _full_covariance and dist.loc.ndim != 2:
+        raise EncoderOutputError(
+            f"encoder returned a {type(dist).__name__} with loc of shape "
+            f"{tuple(dist.loc.shape)}; expected (batch, latent_dim)"
+        )
+    return convert(dist)
 
 
 def _from_pythae(out, param):
@@ -168,16 +213,19 @@ def _storage_dtype(t: torch.Tensor) -> torch.dtype:
     return t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
 
 
-def interpret_output(out, param: str = "logvar") -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, logvar) from one encoder output, by the first matching convention.
+def interpret_output(out, param: str = "logvar") -> Encoded:
+    """The posteriors from one encoder output, by the first matching convention.
 
     Values keep the encoder's precision (float32 or float64); analyses work in float64.
     """
     for _, matches, convert in OUTPUT_CONVENTIONS:
         if matches(out):
-            mu, logvar = convert(out, param)
-            dtype = _storage_dtype(mu)
-            return mu.detach().to(dtype), logvar.detach().to(dtype)
+            found = convert(out, param)
+            found = found if isinstance(found, Encoded) else Encoded(*found)
+            dtype = _storage_dtype(found.mu)
+            tril = None if found.scale_tril is None else found.scale_tril.detach().to(dtype)
+            mu, logvar = (t.detach().to(dtype) for t in found[:2])
+            return Encoded(mu, logvar, found.family, tril)
     kind = f"a {len(out)}-tuple" if isinstance(out, (tuple, list)) else type(out).__name__
     raise EncoderOutputError(
         f"encoder returned {kind}; expected (mu, logvar), a Normal distribution or a pythae "
@@ -201,10 +249,11 @@ def _entry_point(model, encode: Callable | None) -> Callable:
 
 
 def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar") -> Encoder:
-    """A function mapping a batch x to ``(mu, logvar)`` of shape (batch, D).
+    """A function mapping a batch x to ``Encoded`` posteriors with mu of shape (batch, D).
 
     Latents with more than one trailing dimension, (C, H, W) or (T, D), are flattened to D
     in C order; the function's ``latent_shape`` attribute keeps the layout of the last batch.
+    Every batch must come in the family of the first.
     """
     if param not in PARAMETRISATIONS:
         raise EncoderOutputError(
@@ -214,17 +263,24 @@ def make_encoder(model, *, encode: Callable | None = None, param: str = "logvar"
     name = getattr(model, "model_name", None) if encode is None else None
     transform = LOG_VARIANCE_TRANSFORMS.get(name, lambda t: t)
     shared = False  # a shared log-variance, decided on the first batch
+    family = None
 
-    def encoder(x: torch.Tensor, extras: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        nonlocal shared
-        mu, logvar = interpret_output(call(x, extras or {}), param)
+    def encoder(x: torch.Tensor, extras: dict | None = None) -> Encoded:
+        nonlocal shared, family
+        mu, logvar, kind, tril = interpret_output(call(x, extras or {}), param)
+        if family not in (None, kind):
+            raise EncoderOutputError(
+                f"the encoder's posteriors changed family from {family} to {kind} between "
+                "batches; return one family for every batch"
+            )
+        family = kind
         logvar = transform(logvar)
         if mu.shape != logvar.shape:
             logvar = _broadcast(logvar, mu.shape, decided=shared)
             shared = True
         _check_batch(mu, len(x))
         encoder.latent_shape = tuple(mu.shape[1:])
-        return mu.reshape(len(x), -1), logvar.reshape(len(x), -1)
+        return Encoded(mu.reshape(len(x), -1), logvar.reshape(len(x), -1), kind, tril)
 
     encoder.latent_shape = ()
     return encoder

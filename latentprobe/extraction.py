@@ -24,11 +24,12 @@ from .errors import (
     EncoderOutputError,
     LatentprobeError,
     OptionsError,
+    PosteriorError,
     PriorError,
 )
 from .model_priors import model_prior
 from .options import Options, option
-from .types import EncoderStats, Prior, bad_value
+from .types import EncoderStats, Prior, bad_value, check_scale_tril
 from .version import __version__
 
 
@@ -73,11 +74,18 @@ def _check_workers(options: EncodeOptions, source: DataSource) -> None:
         )
 
 
-def _check_values(mu: np.ndarray, logvar: np.ndarray, offset: int) -> None:
+def _check_values(mu: np.ndarray, logvar: np.ndarray, offset: int, scale_tril=None) -> None:
     if (problem := bad_value(mu, logvar, offset)) is not None:
         raise EncoderOutputError(
             f"encoder output: {problem}; check the model and that example's input"
         )
+    if scale_tril is not None:
+        try:
+            check_scale_tril(scale_tril, mu.shape)
+        except PosteriorError as e:
+            raise EncoderOutputError(
+                f"encoder output in the batch from example {offset}: {e}; check the model"
+            ) from e
 
 
 def _encoder_inputs(source: DataSource, start: int, rows: int, device) -> dict:
@@ -112,12 +120,15 @@ def _encode_batch(encoder, x: torch.Tensor, offset: int, extras: dict | None = N
 
 class _MemorySink:
     def __init__(self):
-        self.mu, self.logvar, self.labels = [], [], {}
+        self.mu, self.logvar, self.scale_tril, self.labels = [], [], [], {}
         self.latent_shape: tuple[int, ...] = ()
+        self.family = "normal"
 
-    def append(self, mu, logvar, labels):
+    def append(self, mu, logvar, labels, scale_tril=None):
         self.mu.append(mu)
         self.logvar.append(logvar)
+        if scale_tril is not None:
+            self.scale_tril.append(scale_tril)
         for name, y in labels.items():
             self.labels.setdefault(name, []).append(np.asarray(y))
 
@@ -128,7 +139,8 @@ class _MemorySink:
     def stats(self, prior: Prior, provenance: dict) -> EncoderStats:
         labels = {k: np.concatenate(v) for k, v in self.labels.items()}
         mu, logvar = np.concatenate(self.mu), np.concatenate(self.logvar)
-        return EncoderStats(mu, logvar, labels, prior, provenance)
+        tril = np.concatenate(self.scale_tril) if self.scale_tril else None
+        return EncoderStats(mu, logvar, labels, prior, provenance, self.family, tril)
 
 
 def _progress(source: DataSource, shown: bool):
@@ -170,8 +182,9 @@ def run_encoder(
     progress=False,
     side_task: Future | None = None,
 ) -> int:
-    """Encode every batch of ``source`` and hand (mu, logvar, labels) to ``sink.append``;
-    ``sink.latent_shape`` gets the encoder's latent layout (before flattening).
+    """Encode every batch of ``source`` and hand (mu, logvar, labels, scale_tril) to
+    ``sink.append``; ``sink.latent_shape`` gets the encoder's latent layout (before
+    flattening), ``sink.family`` its posterior family.
 
     Runs in ``eval()`` mode under ``torch.inference_mode()``; returns the number of examples.
     ``side_task``: work on another thread (hashing the inputs) that torch leaves a core to.
@@ -189,10 +202,12 @@ def run_encoder(
         for x, labels in source.iter_batches(options.batch_size, options.num_workers):
             cores.update()
             extras = _encoder_inputs(source, n_done, len(x), device)
-            mu, logvar = _encode_batch(encoder, x.to(device, non_blocking=True), n_done, extras)
-            mu, logvar = mu.cpu().numpy(), logvar.cpu().numpy()
-            _check_values(mu, logvar, n_done)
-            sink.append(mu, logvar, labels)
+            batch = _encode_batch(encoder, x.to(device, non_blocking=True), n_done, extras)
+            mu, logvar = batch.mu.cpu().numpy(), batch.logvar.cpu().numpy()
+            tril = None if batch.scale_tril is None else batch.scale_tril.cpu().numpy()
+            _check_values(mu, logvar, n_done, tril)
+            sink.append(mu, logvar, labels, tril)
+            sink.family = batch.family
             n_done += len(x)
             bar.update(len(x))
     if n_done == 0:

@@ -84,13 +84,13 @@ def log_normal_diag(z, mu, logvar) -> torch.Tensor:
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar))
 
 
-def _tile(n_rows: int, n_cols: int, tile_bytes: int, most_rows: int) -> tuple[int, int]:
+def tile_shape(n_rows: int, n_cols: int, tile_bytes: int, most_rows: int) -> tuple[int, int]:
     """(rows, columns) of a tile of float64 within ``tile_bytes``."""
     rows = max(1, min(n_rows, most_rows, tile_bytes // 8))
     return rows, max(1, min(n_cols, tile_bytes // (8 * rows)))
 
 
-def _tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out, what=None):
+def tiled_logsumexp(n_rows: int, n_cols: int, tile: tuple[int, int], fill, out, what=None):
     """out[r] = log sum_c exp(a[r, c]) where ``fill(r0, r1, c0, c1)`` returns the tile
     a[r0:r1, c0:c1] (a fresh tensor, consumed); tiles along c are merged with a running
     maximum, so no row of a is ever held whole; a row of -inf gives -inf. ``what`` names
@@ -148,7 +148,7 @@ def log_mixture_density(
     log_norm = log_weights - 0.5 * (mu.shape[1] * LOG_2PI + logvar.sum(1))
     const = log_norm - 0.5 * (mu * mu * precision).sum(1)
     features = torch.cat([z * z, z], dim=1)  # (M, 2D)
-    tile = _tile(z.shape[0], n, block_bytes or JOINT_BLOCK_BYTES, JOINT_TILE_ROWS)
+    tile = tile_shape(z.shape[0], n, block_bytes or JOINT_BLOCK_BYTES, JOINT_TILE_ROWS)
     scale = (2 * mu.shape[1] + 2) * torch.finfo(torch.float64).eps
 
     def fill(r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
@@ -161,14 +161,14 @@ def log_mixture_density(
             rows = z0[r0:r1][unsafe]
             block[unsafe] = _direct(rows, mu0[c0:c1], precision[c0:c1], log_norm[c0:c1])
         if exclude is not None:
-            _leave_out(block, exclude[r0:r1], c0, c1)
+            leave_out(block, exclude[r0:r1], c0, c1)
         return block
 
     out = torch.empty(z.shape[0], dtype=torch.float64, device=z.device)
-    return _tiled_logsumexp(z.shape[0], n, tile, fill, out, "I(x;z)")
+    return tiled_logsumexp(z.shape[0], n, tile, fill, out, "I(x;z)")
 
 
-def _leave_out(block: torch.Tensor, columns: torch.Tensor, c0: int, c1: int) -> None:
+def leave_out(block: torch.Tensor, columns: torch.Tensor, c0: int, c1: int) -> None:
     """Set block[r, columns[r] - c0] to -inf for the rows whose column lies in [c0, c1)."""
     inside = ((columns >= c0) & (columns < c1)).nonzero().squeeze(1)
     block[inside, columns[inside] - c0] = -math.inf
@@ -197,14 +197,14 @@ def log_mixture_density_per_unit(
     if log_weights is None:
         log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype, device=mu.device)
     out = torch.empty(d, z.shape[0], dtype=torch.float64, device=z.device)
-    tile = _tile(z.shape[0], n, block_bytes or UNIT_BLOCK_BYTES, UNIT_TILE_ROWS)
+    tile = tile_shape(z.shape[0], n, block_bytes or UNIT_BLOCK_BYTES, UNIT_TILE_ROWS)
     # one unit's values contiguous: a column of an (N, D) array is read with stride D
     z_t, mu_t, logvar_t = (a.T.contiguous() for a in (z, mu, logvar))
     for unit in progress.steps(range(d), d, "per-unit terms"):
         lv = logvar_t[unit]
         precision, const = torch.exp(-lv), log_weights - 0.5 * (LOG_2PI + lv)
         fill = _unit_tiles(z_t[unit], mu_t[unit], precision, const)
-        _tiled_logsumexp(z.shape[0], n, tile, fill, out[unit])
+        tiled_logsumexp(z.shape[0], n, tile, fill, out[unit])
     return out.T.contiguous()
 
 

@@ -41,7 +41,9 @@ def _vamp_prior(model, encoder: Callable) -> Prior | None:
     shape = getattr(getattr(model, "model_config", None), "input_dim", None)
     if shape is not None:
         pseudo = pseudo.reshape((len(idle), *tuple(np.atleast_1d(shape))))
-    mu, logvar = encoder(pseudo)
+    mu, logvar, family, _ = encoder(pseudo)
+    if family != "normal":
+        raise PriorError(f"a VampPrior of {family} posteriors is not a mixture of Gaussians")
     k = len(mu)
     return Prior.mixture(np.full(k, 1.0 / k), _numpy(mu), _numpy(logvar))
 

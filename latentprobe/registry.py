@@ -100,7 +100,12 @@ def _run_active_units(inputs, options, seed):
 def _run_kl(inputs, options, seed):
     s = inputs.stats
     return kl.kl_divergence(
-        s.mu, s.logvar, prior=s.prior, draws_per_example=options.draws_per_example, seed=seed
+        s.mu,
+        s.logvar,
+        prior=s.prior,
+        draws_per_example=options.draws_per_example,
+        seed=seed,
+        **s.posterior,
     )
 
 
@@ -116,13 +121,21 @@ def _run_mi(inputs, options, seed):
         per_unit_max_points=options.per_unit_max_points,
         growth=options.growth,
         seed=seed,
+        **s.posterior,
     )
 
 
 def _run_probes(inputs, options, seed):
     s = inputs.stats
     return pr.probes(
-        s.mu, s.logvar, s.labels, x=inputs.x, prior=s.prior, options=options, seed=seed
+        s.mu,
+        s.logvar,
+        s.labels,
+        x=inputs.x,
+        prior=s.prior,
+        options=options,
+        seed=seed,
+        **s.posterior,
     )
 
 

@@ -1,9 +1,11 @@
 """The HDF5 store: the only module that knows latentprobe's file layout.
 
-Layout (schema 2; see docs/report-format.md)::
+Layout (schema 3; see docs/report-format.md)::
 
     /                       attrs: latentprobe_format, schema_version, provenance (JSON), ...
-    /encoder/mu, /logvar    (N, D) posterior means and log-variances, encoder precision
+    /encoder                attr family: the posterior family (``types.FAMILIES``)
+    /encoder/mu, /logvar    (N, D) posterior means and marginal log-variances
+    /encoder/scale_tril     (N, D, D) Cholesky factors (multivariate_normal only)
     /labels/<name>          (N,) label sets, optional
     /prior/weights|means|logvars
     /analyses/<name>        (reports) one group per analysis: attrs result_type, field_kinds
@@ -11,7 +13,9 @@ Layout (schema 2; see docs/report-format.md)::
 
 Every result field is stored by its kind (``analyzers.result.field_kinds``), written in
 the group's ``field_kinds`` attribute, so reading back never guesses. Schema 1 files (no
-field kinds) are read by the result classes' annotations.
+field kinds) are read by the result classes' annotations; schema 1 and 2 files (no family)
+hold diagonal Gaussians. Schema 3 added the family: a reader of schema 2 would take any
+posterior for a diagonal Gaussian, so it must refuse these files.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from .analyzers.result import field_kinds, nested_type
 from .atomic import atomic_path, reserve
 from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
 from .hdf5 import damage_as, declared_bytes, refuse_crashing, refuse_foreign
-from .types import EncoderStats, Prior
+from .types import FAMILIES, EncoderStats, Prior
 from .verdict import STATUS_COLOURS, Thresholds, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATS_FORMAT = "latentprobe-stats"
 REPORT_FORMAT = "latentprobe-report"
-MU, LOGVAR, LABELS, PRIOR = "encoder/mu", "encoder/logvar", "labels", "prior"
+ENCODER, LABELS, PRIOR = "encoder", "labels", "prior"
+MU, LOGVAR, SCALE_TRIL = "encoder/mu", "encoder/logvar", "encoder/scale_tril"
 ANALYSES, VERDICT = "analyses", "verdict"
 CHUNK_BYTES = 2**20
 #: Result fields renamed since schema 1: new name -> name in schema-1 files.
@@ -46,7 +51,10 @@ MAX_JSON_DEPTH = 32
 REEXTRACT = "re-extract it with `latentprobe extract`"
 
 MU_DESCRIPTION = "posterior means E_q[z|x], one row per example"
-LOGVAR_DESCRIPTION = "posterior log-variances log sigma^2 (natural log), one row per example"
+LOGVAR_DESCRIPTION = (
+    "log-variances log sigma^2 (natural log) of each unit's marginal posterior, one row per example"
+)
+SCALE_TRIL_DESCRIPTION = "Cholesky factors L of the posterior covariances L L^T, one per example"
 
 
 # --------------------------------------------------------------------------- opening
@@ -203,7 +211,9 @@ class StatsWriter:
     def __init__(self, f: h5py.File | None = None, *, create=None, rows: int | None = None):
         self.file, self.create, self.rows = f, create, rows
         self.columns: dict[str, _Column] = {}
-        self.latent_shape: tuple[int, ...] = ()  # the encoder's layout, set by the encoder loop
+        # set by the encoder loop: the encoder's layout and its posterior family
+        self.latent_shape: tuple[int, ...] = ()
+        self.family = "normal"
 
     def _open(self, row_bytes: int) -> None:
         if self.file is None:
@@ -214,10 +224,13 @@ class StatsWriter:
             self.columns[path] = _Column(self.file, path, values, description)
         self.columns[path].append(values)
 
-    def append(self, mu: np.ndarray, logvar: np.ndarray, labels: dict) -> None:
-        self._open(mu[:1].nbytes + logvar[:1].nbytes + 8 * len(labels))
+    def append(self, mu: np.ndarray, logvar: np.ndarray, labels: dict, scale_tril=None) -> None:
+        extra = 0 if scale_tril is None else scale_tril[:1].nbytes
+        self._open(mu[:1].nbytes + logvar[:1].nbytes + extra + 8 * len(labels))
         self._append(MU, mu, MU_DESCRIPTION)
         self._append(LOGVAR, logvar, LOGVAR_DESCRIPTION)
+        if scale_tril is not None:
+            self._append(SCALE_TRIL, scale_tril, SCALE_TRIL_DESCRIPTION)
         for name, y in labels.items():
             y = np.asarray(y)
             y = y.astype(np.float64 if y.dtype.kind == "f" else np.int64)
@@ -231,6 +244,7 @@ class StatsWriter:
         self._open(0)
         for column in self.columns.values():
             column.flush()
+        self.file.require_group(ENCODER).attrs["family"] = self.family
         write_prior(self.file.require_group(PRIOR), prior)
         write_root_attrs(self.file, provenance, kind)
 
@@ -254,7 +268,8 @@ def write_root_attrs(f: h5py.File, provenance: dict, kind: str) -> None:
 
 
 def _write_stats(writer: StatsWriter, stats: EncoderStats, kind: str = STATS_FORMAT) -> None:
-    writer.append(stats.mu, stats.logvar, stats.labels)
+    writer.family = stats.family
+    writer.append(stats.mu, stats.logvar, stats.labels, stats.scale_tril)
     writer.finish(stats.prior, stats.provenance, kind)
 
 
@@ -289,13 +304,29 @@ def _read_prior(f: h5py.File, path) -> Prior:
     return Prior.mixture(*(_dataset(f, f"{PRIOR}/{part}", path)[()] for part in parts))
 
 
+def _read_posterior(f: h5py.File, path) -> dict:
+    """The family (a name from ``FAMILIES``; a diagonal Gaussian in files without one)
+    and, for a full covariance, its Cholesky factors."""
+    family = f[ENCODER].attrs.get("family", "normal")
+    if isinstance(family, bytes):
+        family = family.decode("utf-8", "replace")
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise StatsFileError(
+            f"{path}: unknown posterior family {family!r} (this latentprobe reads "
+            f"{', '.join(FAMILIES)}); {REEXTRACT}"
+        )
+    full = family == "multivariate_normal"
+    return {"family": family, "scale_tril": _dataset(f, SCALE_TRIL, path)[()] if full else None}
+
+
 def _read_stats(f: h5py.File, path) -> EncoderStats:
     try:
         with damage_as(StatsFileError, path, REEXTRACT):
             mu, logvar = _dataset(f, MU, path)[()], _dataset(f, LOGVAR, path)[()]
             labels, prior = _read_labels(f, path), _read_prior(f, path)
             provenance = read_json(_attr(f, "provenance", path) or "{}", path, "provenance")
-            return EncoderStats(mu, logvar, labels, prior, provenance)
+            posterior = _read_posterior(f, path)
+            return EncoderStats(mu, logvar, labels, prior, provenance, **posterior)
     except (PosteriorError, PriorError, DataError) as e:
         raise StatsFileError(f"{path}: {e}; {REEXTRACT}") from e
 
@@ -451,6 +482,7 @@ def write_report_file(path, stats, results: dict, verdict, provenance, *, force=
     """Write a report atomically. ``results`` maps a name to (description, result);
     ``info`` holds the verdict's ``rule`` text."""
     arrays = [stats.mu, stats.logvar, *stats.labels.values()]
+    arrays += [] if stats.scale_tril is None else [stats.scale_tril]
     nbytes = sum(a.nbytes for a in arrays) + sum(_nbytes(r) for _, r in results.values())
     with atomic_path(path, force=force) as temp, reserved_file(temp, Path(path), nbytes) as f:
         _write_stats(StatsWriter(f), stats, kind=REPORT_FORMAT)

@@ -82,6 +82,13 @@ class Prior:
             np.broadcast_to(self.logvars, shape).copy(),
         )
 
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws z ~ p(z), shape (n, D) (D from the means; ``expanded`` first for one
+        value per unit): the component, then the Gaussian noise, from ``rng``."""
+        component = rng.choice(len(self.weights), size=n, p=self.weights)
+        noise = rng.standard_normal((n, self.means.shape[1]))
+        return self.means[component] + np.exp(0.5 * self.logvars[component]) * noise
+
     def describe(self) -> dict:
         standard = self.kind == "standard_normal"
         return {
@@ -96,8 +103,11 @@ class Prior:
 class EncoderStats:
     """Posterior parameters of every example, with labels, the prior and provenance.
 
-    ``mu`` and ``logvar`` are float64 arrays of shape (N, D) (log-variances in natural log);
-    ``labels`` maps a label-set name to an array of shape (N,).
+    ``mu`` and ``logvar`` are float64 arrays of shape (N, D): the means and the log-variances
+    (natural log) of each unit's marginal q(z_i|x); ``labels`` maps a label-set name to an
+    array of shape (N,). ``family`` names the posterior family (``posteriors.FAMILIES``);
+    a full-covariance one (``multivariate_normal``) has its Cholesky factors in
+    ``scale_tril`` (N, D, D), and its ``logvar`` must be their diagonal log-variances.
     """
 
     mu: np.ndarray
@@ -105,6 +115,8 @@ class EncoderStats:
     labels: dict = field(default_factory=dict)
     prior: Prior = field(default_factory=Prior.standard_normal)
     provenance: dict = field(default_factory=dict)
+    family: str = "normal"
+    scale_tril: np.ndarray | None = None
 
     def __post_init__(self):
         mu, logvar = np.asarray(self.mu), np.asarray(self.logvar)
@@ -113,8 +125,31 @@ class EncoderStats:
         # analyses work in float64 whatever precision the encoder had
         object.__setattr__(self, "mu", mu.astype(np.float64, copy=False))
         object.__setattr__(self, "logvar", logvar.astype(np.float64, copy=False))
+        self._check_family()
         for name, y in self.labels.items():
             check_label_set(name, y, len(self.mu))
+
+    def _check_family(self) -> None:
+        if self.family not in FAMILIES:
+            raise PosteriorError(
+                f"unknown posterior family {self.family!r}; one of {list(FAMILIES)}"
+            )
+        full = self.family == "multivariate_normal"
+        if (self.scale_tril is not None) != full:
+            raise PosteriorError(
+                "scale_tril goes with, and only with, a multivariate_normal family"
+            )
+        if full:
+            tril = np.asarray(self.scale_tril, dtype=np.float64)
+            check_scale_tril(tril, self.mu.shape)
+            if not np.allclose(marginal_logvar(tril), self.logvar, rtol=0, atol=1e-5):
+                raise PosteriorError("logvar is not the log-variance of scale_tril's diagonal")
+            object.__setattr__(self, "scale_tril", tril)
+
+    @property
+    def posterior(self) -> dict:
+        """The family and its parameters beyond (mu, logvar), as analyzers take them."""
+        return {"family": self.family, "scale_tril": self.scale_tril}
 
     @property
     def n_examples(self) -> int:
@@ -143,6 +178,33 @@ class EncoderStats:
         provenance = {**fields.pop("provenance", {}), "latent_shape": list(mu.shape[1:])}
         flat = (len(mu), -1)
         return cls(mu.reshape(flat), logvar.reshape(flat), provenance=provenance, **fields)
+
+
+FAMILIES = {
+    "normal": "diagonal Gaussian",
+    "laplace": "factorised Laplace",
+    "multivariate_normal": "full-covariance Gaussian (Cholesky factor scale_tril)",
+}
+
+
+def marginal_logvar(scale_tril) -> np.ndarray:
+    """log Sigma_ii = log sum_j L_ij^2 of a stack of Cholesky factors (N, D, D)."""
+    return np.log((np.asarray(scale_tril, dtype=np.float64) ** 2).sum(-1))
+
+
+def check_scale_tril(scale_tril, mu_shape) -> None:
+    """Raise unless ``scale_tril`` is (N, D, D) for mu of shape (N, D), finite, lower
+    triangular with a positive diagonal."""
+    tril = np.asarray(scale_tril)
+    n, d = mu_shape
+    if tril.shape != (n, d, d):
+        raise PosteriorError(f"scale_tril has shape {tril.shape}; expected (N, D, D) = {(n, d, d)}")
+    if tril.dtype.kind not in "f" or not np.isfinite(tril).all():
+        raise PosteriorError("scale_tril must hold finite real numbers")
+    if np.triu(tril, k=1).any():
+        raise PosteriorError("scale_tril has entries above its diagonal; not a Cholesky factor")
+    if not (np.diagonal(tril, axis1=1, axis2=2) > 0).all():
+        raise PosteriorError("scale_tril has a diagonal entry <= 0; expected a Cholesky factor")
 
 
 def check_label_set(name: str, y, n: int) -> None:

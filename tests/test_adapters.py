@@ -22,7 +22,7 @@ def expected(model: models.TupleVAE):
 def test_conventions_agree(cls):
     torch.manual_seed(0)
     model = cls()
-    mu, logvar = make_encoder(model)(X)
+    mu, logvar, *_ = make_encoder(model)(X)
     mu_ref, logvar_ref = expected(model)
     assert mu.dtype == torch.float32  # the encoder's own precision is kept
     torch.testing.assert_close(mu, mu_ref)
@@ -32,7 +32,7 @@ def test_conventions_agree(cls):
 def test_encoder_attribute_with_logstd():
     torch.manual_seed(0)
     model = models.LogStdEncoderVAE()
-    mu, logvar = make_encoder(model, param="logstd")(X)
+    mu, logvar, *_ = make_encoder(model, param="logstd")(X)
     torch.testing.assert_close(logvar, expected(model.inner)[1], rtol=1e-6, atol=1e-6)
 
 
@@ -53,7 +53,7 @@ def test_parametrisations_invert_to_logvar(param, transform):
 
 def test_shared_parameter_is_expanded_and_detached():
     model = models.SharedVarianceVAE()
-    mu, logvar = make_encoder(model)(X)
+    mu, logvar, *_ = make_encoder(model)(X)
     assert logvar.shape == mu.shape == (9, 3)
     assert not logvar.requires_grad
     torch.testing.assert_close(logvar[4], model.logvar.detach())
@@ -62,7 +62,7 @@ def test_shared_parameter_is_expanded_and_detached():
 def test_user_function():
     torch.manual_seed(0)
     model = models.TupleVAE()
-    mu, _ = make_encoder(model, encode=models.encode_with_function)(X)
+    mu, *_ = make_encoder(model, encode=models.encode_with_function)(X)
     torch.testing.assert_close(mu, expected(model)[0])
 
 
@@ -156,7 +156,7 @@ def test_more_output_conventions_reduce_to_mu_and_logvar(wrap):
     """Issue 11: diffusers' .latent_dist, objects with .mean/.logvar or .loc/.scale, and
     triples whose third tensor's shape tells it apart."""
     encoder = make_encoder(object(), encode=lambda m, x: wrap(*_mu_logvar(x)))
-    mu, logvar = encoder(X)
+    mu, logvar, *_ = encoder(X)
     torch.testing.assert_close(mu, _mu_logvar(X)[0])
     torch.testing.assert_close(logvar, _mu_logvar(X)[1], rtol=1e-5, atol=1e-5)
 

@@ -77,7 +77,7 @@ def test_field_kinds_are_written(report, tmp_path):
         assert kinds["nats"] == "float" and kinds["per_unit_mi"] == "array"
         assert kinds["stderr_method"] == "str" and kinds["near_ceiling"] == "bool"
         assert json.loads(f["analyses/probes"].attrs["field_kinds"]) == {"label_sets": "results"}
-        assert f.attrs["schema_version"] == store.SCHEMA_VERSION == 2
+        assert f.attrs["schema_version"] == store.SCHEMA_VERSION == 3
 
 
 def test_report_round_trip(report, tmp_path):
@@ -121,7 +121,7 @@ def test_a_schema_1_stats_file_reads():
     np.testing.assert_array_equal(stats.mu[:, 2], 0.0)
 
 
-@pytest.mark.parametrize("version, message", [(3, "newer"), ("abc", "no valid schema_version")])
+@pytest.mark.parametrize("version, message", [(4, "newer"), ("abc", "no valid schema_version")])
 def test_schema_versions_that_cannot_be_read(tmp_path, version, message):
     latentprobe.write_stats(
         latentprobe.EncoderStats(np.zeros((3, 2)), np.zeros((3, 2))), tmp_path / "s.h5"

@@ -10,16 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import posteriors
 from ..formatting import fmt
 from ..gaussian import (
-    LOG_2PI,
     as_float64_tensor,
     as_posteriors,
-    kl_diagonal_gaussians,
     log_mixture_density,
     log_mixture_density_per_unit,
-    log_normal_diag,
-    sample_posteriors,
 )
 from ..options import Options, option
 from ..types import Prior
@@ -32,9 +29,9 @@ BINS_PER_DECADE = 4
 #: The last finite edge is at most 10^9 nats; larger values (overflowing extreme posteriors,
 #: infinities) fall in one last bin [10^9, inf).
 LARGEST_DECADE = 9
-#: Gauss-Hermite nodes for a unit's KL to a mixture prior, and the quadrature points
-#: evaluated at once (examples x nodes x units).
-QUADRATURE_NODES, QUADRATURE_CHUNK = 64, 2**21
+#: Quadrature points evaluated at once (examples x nodes x units) for a unit's KL to a
+#: mixture prior (the rule is the family's: ``posteriors``).
+QUADRATURE_CHUNK = 2**21
 
 
 @dataclass(frozen=True)
@@ -112,13 +109,20 @@ def kl_divergence(
     prior: Prior | None = None,
     draws_per_example: int = DEFAULTS.draws_per_example,
     seed: int = 0,
+    family: str = "normal",
+    scale_tril=None,
 ) -> KLDivergenceResult:
     """KL(q(z|x_n) || p(z)) per example and unit, the per-unit rates and the total rate R.
 
     Parameters
     ----------
     mu, logvar : arrays of shape (N, D)
-        Diagonal Gaussian posteriors (logvar is log sigma^2).
+        Posterior means and marginal log-variances (log sigma^2).
+    family, scale_tril : the posterior family (``posteriors.FAMILIES``; default the
+        diagonal Gaussian) and, for ``multivariate_normal``, the Cholesky factors (N, D, D).
+        Per unit the KL is that of the marginal q(z_i|x) (Laplace against a Gaussian prior
+        in closed form too); with a full covariance the total rate adds, per example,
+        KL(q(z|x) || prod_i q(z_i|x)) = (sum_i log Sigma_ii - log det Sigma) / 2.
     prior : Prior, optional
         Standard normal by default. For a diagonal Gaussian the KL is in closed form
         (0.5 (sigma^2/s^2 + (mu - m)^2/s^2 - 1 - log sigma^2/s^2)); for a mixture it has none:
@@ -135,19 +139,19 @@ def kl_divergence(
     Kingma & Welling (2014), appendix B (the Gaussian KL); Hoffman & Johnson (2016).
     """
     mu, logvar = as_posteriors(mu, logvar)
+    q = posteriors.of(family, mu, logvar, scale_tril)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     checked = _check_parametrisation(mu, logvar, float(np.max(prior.logvars)))
     if not prior.is_gaussian:
-        result = _monte_carlo_kl(mu, logvar, prior, max(2, draws_per_example), seed)
+        result = _monte_carlo_kl(q, prior, max(2, draws_per_example), seed)
         return dataclasses.replace(result, **checked)
     mean, lv = (as_float64_tensor(a[0], mu.device) for a in (prior.means, prior.logvars))
-    per_example = kl_diagonal_gaussians(mu, logvar, mean, lv).cpu().numpy()
+    per_example = q.kl_units(mean, lv).cpu().numpy()
     rate = per_example.mean(0)
+    total = float(rate.sum() + q.dependence().mean())
     zeros = np.zeros(mu.shape[1])
     histogram = kl_histogram(per_example)
-    return KLDivergenceResult(
-        per_example, rate, zeros, float(rate.sum()), 0.0, *histogram, True, **checked
-    )
+    return KLDivergenceResult(per_example, rate, zeros, total, 0.0, *histogram, True, **checked)
 
 
 #: Means varying by more than this (variance over examples, as for active units) count as
@@ -176,18 +180,18 @@ def misread_text(smallest: float) -> str:
     )
 
 
-def _monte_carlo_kl(mu, logvar, prior: Prior, draws: int, seed: int) -> KLDivergenceResult:
+def _monte_carlo_kl(q: posteriors.Normal, prior: Prior, draws: int, seed: int):
     """Per unit, KL to the 1-D marginal prior by quadrature (deterministic: a unit's status
     no longer flips with the seed); the total against the D-dimensional mixture, which does
     not factorise, by Monte Carlo with its standard error."""
-    n, d = mu.shape
-    z, index = sample_posteriors(mu, logvar, draws, np.random.default_rng(seed))
-    log_q = log_normal_diag(z, mu[index], logvar[index]).sum(1)
-    means, logvars = (as_float64_tensor(a, mu.device) for a in (prior.means, prior.logvars))
-    log_w = torch.log(as_float64_tensor(prior.weights, mu.device))
+    n, d = q.mu.shape
+    z, index = q.sample(draws, np.random.default_rng(seed))
+    log_q = q.log_density(z, index)
+    means, logvars = (as_float64_tensor(a, q.mu.device) for a in (prior.means, prior.logvars))
+    log_w = torch.log(as_float64_tensor(prior.weights, q.mu.device))
     log_p = log_mixture_density(z, means, logvars, log_w)
     total_draws = (log_q - log_p).cpu().numpy().reshape(n, draws)
-    per_example = unit_kl_by_quadrature(mu, logvar, means, logvars, log_w).cpu().numpy()
+    per_example = unit_kl_by_quadrature(q, means, logvars, log_w).cpu().numpy()
     return KLDivergenceResult(
         per_example,
         per_example.mean(0),
@@ -199,21 +203,20 @@ def _monte_carlo_kl(mu, logvar, prior: Prior, draws: int, seed: int) -> KLDiverg
     )
 
 
-def unit_kl_by_quadrature(mu, logvar, means, logvars, log_w, nodes: int = QUADRATURE_NODES):
-    """KL(N(mu, e^logvar) || sum_k w_k N(m_k, e^lv_k)) per example and unit, shape (N, D):
-    minus the Gaussian's entropy minus E_q[log p(z_i)], the expectation by Gauss-Hermite
-    quadrature (``nodes`` points; exact for polynomials of degree 2 nodes - 1, and log p of
-    a mixture is smooth), in chunks of examples."""
-    x, w = np.polynomial.hermite.hermgauss(nodes)
-    x = as_float64_tensor(x * math.sqrt(2.0), mu.device)
-    w = as_float64_tensor(w / math.sqrt(math.pi), mu.device)
-    entropy = 0.5 * (LOG_2PI + 1.0 + logvar)
+def unit_kl_by_quadrature(q, means, logvars, log_w):
+    """KL(q(z_i|x_n) || sum_k w_k N(m_k, e^lv_k)) per example and unit, shape (N, D), for
+    posteriors ``q`` (``posteriors``): minus the marginal's entropy minus E_q[log p(z_i)],
+    the expectation by the family's quadrature rule (``quadrature``; its accuracy is
+    stated there), in chunks of examples."""
+    mu = q.mu
+    x, w = (as_float64_tensor(a, mu.device) for a in q.quadrature())
+    entropy, scale = q.entropy_units(), q.scale()
     out = torch.empty_like(mu)
-    step = max(1, QUADRATURE_CHUNK // (nodes * mu.shape[1]))
+    step = max(1, QUADRATURE_CHUNK // (len(x) * mu.shape[1]))
     for start in range(0, mu.shape[0], step):
-        m, lv = mu[start : start + step], logvar[start : start + step]
-        z = (m[:, None, :] + torch.exp(0.5 * lv)[:, None, :] * x[:, None]).reshape(-1, m.shape[1])
-        log_p = log_mixture_density_per_unit(z, means, logvars, log_w).reshape(len(m), nodes, -1)
+        m, s = mu[start : start + step], scale[start : start + step]
+        z = (m[:, None, :] + s[:, None, :] * x[:, None]).reshape(-1, m.shape[1])
+        log_p = log_mixture_density_per_unit(z, means, logvars, log_w).reshape(len(m), len(x), -1)
         out[start : start + step] = -entropy[start : start + step] - (w[:, None] * log_p).sum(1)
     return out
 

@@ -10,17 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import posteriors
 from ..errors import OptionsError
 from ..formatting import fmt
 from ..gaussian import (
     EXPANSION_TOLERANCE,
     as_float64_tensor,
     as_posteriors,
-    kl_diagonal_gaussians,
     log_mixture_density,
     log_mixture_density_per_unit,
     log_normal_diag,
-    sample_posteriors,
 )
 from ..options import Options, option
 from ..types import Prior
@@ -186,11 +185,11 @@ class _Points:
     full: bool
 
 
-def _points(mu, logvar, draws: int, max_points: int | None, rng) -> _Points:
-    n = mu.shape[0]
+def _points(q: posteriors.Normal, draws: int, max_points: int | None, rng) -> _Points:
+    n = q.n
     rows = n if max_points is None else min(n, max_points // draws)
     chosen = None if rows == n else np.sort(rng.choice(n, size=rows, replace=False))
-    z, index = sample_posteriors(mu, logvar, draws, rng, chosen)
+    z, index = q.sample(draws, rng, chosen)
     return _Points(z, index, rows, draws, rows == n)
 
 
@@ -238,6 +237,8 @@ def mutual_information(
     growth: bool = DEFAULTS.growth,
     seed: int = 0,
     block_bytes: int | None = None,
+    family: str = "normal",
+    scale_tril=None,
 ) -> MutualInformationResult:
     """I(x;z) over the full dataset, with its error bar and the rate decomposition.
 
@@ -263,6 +264,9 @@ def mutual_information(
         about D times the joint term; default from ``point_budget``).
     seed : int
         Seed of every draw; the same seed gives the same numbers.
+    family, scale_tril : the posterior family (``posteriors.FAMILIES``; default the
+        diagonal Gaussian, with the fast GEMM kernel) and, for ``multivariate_normal``, the
+        Cholesky factors (N, D, D); ``logvar`` holds the marginals' log-variances.
 
     Returns
     -------
@@ -275,23 +279,22 @@ def mutual_information(
     Alemi et al. (2018), "Fixing a broken ELBO" (I <= R).
     """
     mu, logvar = as_posteriors(mu, logvar)
+    q = posteriors.of(family, mu, logvar, scale_tril)
     _check_points(draws_per_example, max_points)
     prior = (prior or Prior.standard_normal()).expanded(mu.shape[1])
     rng = np.random.default_rng(seed)
     auto_points, auto_unit_points = point_budget(mu.shape[0], mu.shape[1], draws_per_example)
-    points = _points(mu, logvar, draws_per_example, max_points or auto_points, rng)
+    points = _points(q, draws_per_example, max_points or auto_points, rng)
     _warn_if_long(points.rows * points.draws, mu.shape[0], mu.shape[1])
-    log_q_units = log_normal_diag(points.z, mu[points.index], logvar[points.index])
-    log_q_cond = log_q_units.sum(1)
-    log_q, log_q_others = _log_aggregate(points, mu, logvar, log_q_cond, block_bytes)
+    log_q_units = q.log_density_units(points.z, points.index)
+    log_q_cond = q.log_density(points.z, points.index)
+    log_q, log_q_others = _log_aggregate(points, q, log_q_cond, block_bytes)
     information = log_q_cond - log_q  # the estimate's draws, log q(z|x_n) - log q(z)
     nats, stderr = _mean_and_stderr(information, points)
-    rates = _rate_terms(mu, logvar, prior, points, log_q_cond, log_q, stderr)
+    rates = _rate_terms(q, prior, points, log_q_cond, log_q, stderr)
     if per_unit:
         subset, where = _subset(points, per_unit_max_points or auto_unit_points, rng)
-        units = _per_unit_terms(
-            mu, logvar, prior, subset, log_q_units[where], log_q[where], block_bytes
-        )
+        units = _per_unit_terms(q, prior, subset, log_q_units[where], log_q[where], block_bytes)
     else:
         units = _no_per_unit_terms(mu.shape[1])
     result = _result(nats, stderr, rates, units, points, mu.shape[0], seed)
@@ -299,27 +302,27 @@ def mutual_information(
     result = _with_bracket(result, points, between, log_q_cond - log_q_others)
     if not growth or mu.shape[0] < 4 * MIN_GROWTH_EXAMPLES:
         return result
-    return _with_growth(result, mu, logvar, points, log_q_cond, block_bytes, rng, between)
+    return _with_growth(result, q, points, log_q_cond, block_bytes, rng, between)
 
 
-def _subset_information(mu, logvar, points: _Points, log_q_cond, examples, block_bytes):
+def _subset_information(q, points: _Points, log_q_cond, examples, block_bytes):
     """(I(x;z), stderr) as if the dataset were only ``examples`` (sorted indices): the points
     drawn from those examples against the mixture of their posteriors alone."""
-    keep = torch.as_tensor(np.isin(points.index.cpu().numpy(), examples), device=mu.device)
-    chosen = torch.as_tensor(examples, device=mu.device)
-    log_q = log_mixture_density(points.z[keep], mu[chosen], logvar[chosen], block_bytes=block_bytes)
+    keep = torch.as_tensor(np.isin(points.index.cpu().numpy(), examples), device=q.mu.device)
+    chosen = torch.as_tensor(examples, device=q.mu.device)
+    log_q = q.rows(chosen).log_mixture(points.z[keep], block_bytes=block_bytes)
     rows = int(keep.sum()) // points.draws
     subset = _Points(points.z[keep], points.index[keep], rows, points.draws, points.full)
     return _mean_and_stderr(log_q_cond[keep] - log_q, subset)
 
 
-def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, rng, between):
+def _with_growth(result, q, points: _Points, log_q_cond, block_bytes, rng, between):
     """The result with I(x;z) re-estimated on the four disjoint quarters and the two halves
     of a random ordering of the examples (at about 3/4 of the joint term's cost), and
     whether it grows with N beyond what the quarters' spread explains; if it does not, the
     estimate extrapolated to N = infinity in 1/N (its error: ``between``, the standard error
     over examples)."""
-    n = mu.shape[0]
+    n = q.n
     order = rng.permutation(n)
 
     def on(parts: int) -> np.ndarray:
@@ -327,8 +330,7 @@ def _with_growth(result, mu, logvar, points: _Points, log_q_cond, block_bytes, r
         return np.array(
             [
                 _subset_information(
-                    mu,
-                    logvar,
+                    q,
                     points,
                     log_q_cond,
                     np.sort(order[i * size : (i + 1) * size]),
@@ -388,25 +390,23 @@ def _warn_if_long(n_points: int, n: int, units: int) -> None:
         )
 
 
-def _log_aggregate(points: _Points, mu, logvar, log_q_cond, block_bytes: int | None):
+def _log_aggregate(points: _Points, q, log_q_cond, block_bytes: int | None):
     """(log q(z), log q_-n(z)) at the points: the aggregate posterior over all N examples,
     and the leave-one-out one over the N - 1 examples other than the point's own (-inf when
     N = 1: q(z) is then q(z|x_1), and I(x;z) = 0 exactly). The own example's term is added
     from log q(z|x_n), so neither density subtracts one sum from another."""
-    n = mu.shape[0]
+    n = q.n
     if n == 1:
         return log_q_cond, torch.full_like(log_q_cond, -math.inf)
-    others = log_mixture_density(
-        points.z, mu, logvar, block_bytes=block_bytes, exclude=points.index
-    )
+    others = q.log_mixture(points.z, block_bytes=block_bytes, exclude=points.index)
     log_q = torch.logaddexp(others, log_q_cond - math.log(n))
     return log_q, others + math.log(n / (n - 1))
 
 
-def _rate_terms(mu, logvar, prior: Prior, points: _Points, log_q_cond, log_q, stderr) -> dict:
+def _rate_terms(q, prior: Prior, points: _Points, log_q_cond, log_q, stderr) -> dict:
     """The rate R and the standard errors of R and of KL(q(z)||p(z)) = R - I."""
     if prior.is_gaussian:  # exact rate over all N; KL(q(z)||p(z)) = R - I shares I's error
-        rate = float(_exact_unit_rates(mu, logvar, prior).sum())
+        rate = float(_exact_unit_rates(q, prior).sum() + q.dependence().mean())
         return {"rate": rate, "rate_stderr": 0.0, "marginal_kl_stderr": stderr}
     log_p = _log_prior(points.z, prior, per_unit=False)
     rate, rate_se = _mean_and_stderr(log_q_cond - log_p, points)
@@ -471,27 +471,27 @@ def _check_points(draws: int, max_points: int | None) -> None:
         )
 
 
-def _exact_unit_rates(mu, logvar, prior: Prior) -> np.ndarray:
-    mean, lv = (as_float64_tensor(a[0], mu.device) for a in (prior.means, prior.logvars))
-    return kl_diagonal_gaussians(mu, logvar, mean, lv).mean(0).cpu().numpy()
+def _exact_unit_rates(q, prior: Prior) -> np.ndarray:
+    """The per-unit rates of the marginals against a Gaussian prior, in closed form."""
+    mean, lv = (as_float64_tensor(a[0], q.mu.device) for a in (prior.means, prior.logvars))
+    return q.kl_units(mean, lv).mean(0).cpu().numpy()
 
 
-def _per_unit_terms(
-    mu, logvar, prior: Prior, points: _Points, log_q_units, log_q, block_bytes: int | None
-) -> dict:
+def _per_unit_terms(q, prior: Prior, points: _Points, log_q_units, log_q, block_bytes) -> dict:
     """I(x;z_i), KL(q(z_i)||p(z_i)) and TC, all paired at the same points; ``log_q_units``
     (log q(z_i|x_n)) and ``log_q`` (log q(z)) at those points come from the joint estimate."""
+    mu, logvar = q.mu, q.logvar
     if mu.shape[0] == 1:
         log_marginals = log_q_units  # one component: each marginal is q(z_i|x_1)
     else:
-        log_marginals = log_mixture_density_per_unit(points.z, mu, logvar, block_bytes=block_bytes)
+        log_marginals = q.log_mixture_units(points.z, block_bytes=block_bytes)
     d = mu.shape[1]
     mi = [_mean_and_stderr(log_q_units[:, i] - log_marginals[:, i], points) for i in range(d)]
     mi_values, mi_se = (np.array(v) for v in zip(*mi, strict=True))
     same = ((mu == mu[0]) & (logvar == logvar[0])).all(dim=0).cpu().numpy()
     mi_values[same], mi_se[same] = 0.0, 0.0  # identical components: exactly no information
     if prior.is_gaussian:
-        mkl, mkl_se = _exact_unit_rates(mu, logvar, prior) - mi_values, mi_se
+        mkl, mkl_se = _exact_unit_rates(q, prior) - mi_values, mi_se
     else:
         log_p = _log_prior(points.z, prior, per_unit=True)
         pairs = [_mean_and_stderr(log_marginals[:, i] - log_p[:, i], points) for i in range(d)]

@@ -69,6 +69,7 @@ def report_document(report) -> dict:
         "z_informative": v.z_informative,
         "n_examples": report.stats.n_examples,
         "n_units": report.stats.n_units,
+        "posterior_family": report.stats.family,
         "units": "nats",
         "active_units": v.units_with("active"),
         "inactive_units": v.units_with("inactive"),

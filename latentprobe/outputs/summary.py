@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..formatting import fmt
 from ..registry import ANALYSES
+from ..types import FAMILIES
 from ..verdict import STATUSES, Thresholds
 from .document import declared_columns
 from .groups import group_rows, is_grouped
@@ -89,8 +90,12 @@ READ_AS = {"logvar": "log sigma^2", "logstd": "log sigma", "std": "sigma", "var"
 
 
 def _posterior_line(report) -> list[str]:
-    """How the encoder's output was read, when latentprobe ran the encoder."""
+    """The posterior family, and how the encoder's output was read when latentprobe ran the
+    encoder."""
+    family = report.stats.family
     param = report.stats.provenance.get("encode_options", {}).get("param")
+    if family != "normal":
+        return [f"posterior: {FAMILIES[family]}, as the encoder's distribution gave it"]
     if param is None:
         return []
     read = READ_AS.get(param, param)
