@@ -202,6 +202,23 @@ def test_parts_switched_off_are_nan():
     assert result.x_accuracy > 0.6 and result.draws_per_example == 2
 
 
+def test_condition_labels_packed_into_x_do_not_leak_into_the_x_reference():
+    """Issue 11: x = noise beside a one-hot of the label (a conditional VAE's input). The x
+    reference must score the noise (chance), not read the label back from x (accuracy 1)."""
+    rng = np.random.default_rng(4)
+    n = 600
+    y = rng.integers(0, 3, n)
+    x = np.column_stack([rng.normal(size=(n, 5)), np.eye(3)[y]])
+    mu = rng.normal(size=(n, 2))
+    options = ProbesOptions(permutations=5, mlp=False, mdl=False, per_unit=False, n_jobs=1)
+    result = probe_label_set(mu, np.zeros((n, 2)), y, "y", x=x, options=options)
+    assert result.x_accuracy < 0.45 and result.control_accuracy < 0.45
+    assert "3 of the 8 columns of x are functions of the labels" in " ".join(result.notes)
+    only_labels = probe_label_set(mu, np.zeros((n, 2)), y, "y", x=np.eye(3)[y], options=options)
+    assert math.isnan(only_labels.x_accuracy)
+    assert any("every column of x is a function of the labels" in n for n in only_labels.notes)
+
+
 def test_no_labels_is_an_error():
     with pytest.raises(AnalysisError, match="labels"):
         probes(np.zeros((5, 2)), np.zeros((5, 2)), {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentprobe.analyzers.probes.labels import clean_labels, prepare
+from latentprobe.analyzers.probes.labels import clean_labels, label_columns, prepare
 from latentprobe.errors import DataError
 
 
@@ -71,3 +71,38 @@ def test_constant_or_short_regression_target_is_skipped():
     assert prepare([0.1, 0.2, 0.3], 3, "t", 5).skip_reason == "too few or constant targets"
     ls = prepare(np.linspace(0, 1, 20) + 0.01, 20, "t", 5)
     assert ls.skip_reason == "" and ls.k == 0 and ls.task == "regression"
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.data / 16.0, digits.target
+
+
+def test_condition_labels_packed_into_x_are_found():
+    """Issue 11: a conditional VAE's x carries its label (a one-hot block, a column equal to
+    the class); those columns, and only those, are marked. Digits' real pixels, including
+    the ones that are 0 everywhere, are not."""
+    x, y = _digits()
+    ls = prepare(y, len(y), "digit", 5)
+    assert not label_columns(x, ls).any()
+    packed = np.column_stack([x, np.eye(10)[y], y.astype(float), (y % 2) * 3.0])
+    marked = label_columns(packed, ls)
+    assert np.flatnonzero(marked).tolist() == list(range(64, 64 + 12))
+
+
+def test_label_columns_need_two_examples_per_class():
+    ls = prepare([0, 0, 1, 1, 2, 2], 6, "y", 2)
+    varying = np.array([[0.0, 1], [0, 2], [1, 3], [1, 4], [2, 5], [2, 6]])
+    assert label_columns(varying, ls).tolist() == [True, False]
+    unique = prepare(np.arange(6), 6, "y", 2)  # one example per class: every column "fits"
+    assert unique.skip_reason or not label_columns(varying, unique).any()
+
+
+def test_a_regression_target_marks_only_a_column_equal_to_it():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=50)
+    ls = prepare(t, 50, "t", 5)
+    x = np.column_stack([rng.normal(size=50), t, 2 * t])
+    assert label_columns(x, ls).tolist() == [False, True, False]

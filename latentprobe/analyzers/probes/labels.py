@@ -120,3 +120,27 @@ def prepare(labels, n: int, name: str, folds: int) -> LabelSet:
         return LabelSet(task, rows, y, folds, n_missing, n_rare, reason, tuple(rare_notes))
     folds, fold_notes = _fit_folds(y, folds)
     return LabelSet(task, rows, y, folds, n_missing, n_rare, notes=tuple(rare_notes + fold_notes))
+
+
+def label_columns(inputs: np.ndarray, ls: LabelSet) -> np.ndarray:
+    """Which columns of ``inputs`` (n, F) are the labels packed into x, shape (F,) bool.
+
+    A conditional VAE's data often carries its condition label in x (a column equal to y, a
+    one-hot block). Probes on such x would score the label itself, not what x says about it.
+    For classes a column counts when it is the same within every class and not the same
+    everywhere (a function of the label); this needs at least two examples per class, so with
+    fewer nothing is marked. For a regression target only a column equal to y counts.
+    """
+    if ls.task != "classification":
+        return np.all(inputs == ls.y[:, None], axis=0)
+    counts = np.bincount(ls.y, minlength=ls.k)
+    if counts.min() < 2:
+        return np.zeros(inputs.shape[1], dtype=bool)
+    order = np.argsort(ls.y, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ordered = inputs[order]
+    highest = np.maximum.reduceat(ordered, starts, axis=0)
+    lowest = np.minimum.reduceat(ordered, starts, axis=0)
+    within_class = np.all(highest == lowest, axis=0)
+    varies = inputs.max(axis=0) > inputs.min(axis=0)
+    return within_class & varies

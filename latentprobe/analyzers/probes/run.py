@@ -7,10 +7,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from ... import posteriors
 from ...data import is_token_ids
 from ...errors import AnalysisError
-from ...gaussian import as_float64_tensor, as_posteriors, sample_posteriors
+from ...gaussian import as_posteriors
 from ...types import Prior
 from .crossval import (
     CVScore,
@@ -23,7 +25,7 @@ from .crossval import (
 )
 from .discriminants import holm
 from .information import bound_figures, control_task, mdl_figures
-from .labels import LabelSet, prepare
+from .labels import LabelSet, label_columns, prepare
 from .options import DEFAULTS, ProbesOptions
 from .result import ProbeSetResult, ProbesResult, no_bound, no_control, no_mdl, no_units
 
@@ -32,24 +34,38 @@ NO_X_NOTE = "no inputs x given: x reference and control task left out"
 TOKEN_X_NOTE = (
     "the inputs x are token ids, not numeric features: x reference and control task left out"
 )
+LABEL_COLUMNS_NOTE = (
+    "{} of the {} columns of x are functions of the labels (a condition label packed into x):"
+    " x reference and control task use the others"
+)
+ALL_LABEL_COLUMNS_NOTE = (
+    "every column of x is a function of the labels: x reference and control task left out"
+)
 REGRESSION_NOTE = (
     "regression target: scores are R^2; information bound, control task "
     "and MDL apply to classes only"
 )
 
 
-def draw_posterior(mu, logvar, draws: int, rng) -> np.ndarray:
+def draw_posterior(q: posteriors.Normal, draws: int, rng) -> np.ndarray:
     """``draws`` samples z ~ q(z|x) per example, shape (N * draws, D), example-major."""
-    return sample_posteriors(as_float64_tensor(mu), as_float64_tensor(logvar), draws, rng)[
-        0
-    ].numpy()
+    return q.sample(draws, rng)[0].cpu().numpy()
 
 
-def draw_prior(prior: Prior, n: int, rng) -> np.ndarray:
-    """``n`` draws from the prior (a mixture of diagonal Gaussians), shape (n, D)."""
-    component = rng.choice(len(prior.weights), size=n, p=prior.weights)
-    noise = rng.standard_normal((n, prior.means.shape[1]))
-    return prior.means[component] + np.exp(0.5 * prior.logvars[component]) * noise
+def _reference_inputs(x, ls: LabelSet) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The inputs x of the label set's examples as features (n, F) for the x reference and
+    the control task, or None, with the notes that say what was left out and why."""
+    if x is None:
+        return None, (NO_X_NOTE,)
+    if is_token_ids(np.asarray(x).dtype):
+        return None, (TOKEN_X_NOTE,)  # ids as numbers would make a meaningless reference
+    inputs = np.asarray(x, dtype=np.float64)[ls.rows].reshape(ls.n, -1)
+    packed = label_columns(inputs, ls)
+    if not packed.any():
+        return inputs, ()
+    if packed.all():
+        return None, (ALL_LABEL_COLUMNS_NOTE,)
+    return inputs[:, ~packed], (LABEL_COLUMNS_NOTE.format(int(packed.sum()), inputs.shape[1]),)
 
 
 @dataclass(frozen=True)
@@ -68,23 +84,17 @@ class _Probing:
     seed: int
     rng: np.random.Generator
     label_sets: int = 1
-    token_ids: bool = False
+    x_notes: tuple[str, ...] = ()
 
     @classmethod
-    def start(cls, ls: LabelSet, mu, logvar, x, options, seed: int, label_sets: int) -> _Probing:
+    def start(cls, ls: LabelSet, q, x, options, seed: int, label_sets: int) -> _Probing:
         rng = np.random.default_rng(seed)
-        mu = mu[ls.rows]
-        z = draw_posterior(mu, logvar[ls.rows], options.draws_per_example, rng)
-        token_ids = x is not None and is_token_ids(np.asarray(x).dtype)
-        if token_ids:
-            x = None  # ids as numbers would make a meaningless reference (see TOKEN_X_NOTE)
-        inputs = None if x is None else np.asarray(x, dtype=np.float64)[ls.rows].reshape(ls.n, -1)
+        q = q.rows(torch.as_tensor(ls.rows, device=q.mu.device))
+        mu = q.mu.cpu().numpy()
+        z = draw_posterior(q, options.draws_per_example, rng)
+        inputs, x_notes = _reference_inputs(x, ls)
         splits = make_splits(ls.y, ls.folds, ls.task, seed)
-        return cls(ls, mu, z, inputs, splits, options, seed, rng, label_sets, token_ids)
-
-    @property
-    def missing_x_note(self) -> str:
-        return TOKEN_X_NOTE if self.token_ids else NO_X_NOTE
+        return cls(ls, mu, z, inputs, splits, options, seed, rng, label_sets, x_notes)
 
     @property
     def draws(self) -> int:
@@ -106,10 +116,10 @@ def _reference_probes(run: _Probing, prior: Prior | None, main: CVScore) -> tupl
         "mean_accuracy": run.cv(run.mu).score,
         "mlp_accuracy": run.cv(run.z, draws, "mlp").score if mlp else NAN,
         "mlp_mean_accuracy": run.cv(run.mu, 1, "mlp").score if mlp else NAN,
-        "prior_accuracy": run.cv(draw_prior(prior, run.ls.n * draws, run.rng), draws).score,
+        "prior_accuracy": run.cv(prior.sample(run.ls.n * draws, run.rng), draws).score,
         "x_accuracy": run.cv(run.x).score if run.x is not None else NAN,
     }
-    return figures, [] if run.x is not None else [run.missing_x_note]
+    return figures, list(run.x_notes)
 
 
 def _control(run: _Probing, main: CVScore) -> tuple[dict, list]:
@@ -190,16 +200,18 @@ def probe_label_set(
     options: ProbesOptions | None = None,
     seed: int = 0,
     label_sets: int = 1,
+    family: str = "normal",
+    scale_tril=None,
 ) -> ProbeSetResult:
     """All probes for one label set of shape (N,); see ``probes`` (``label_sets``: how many
     label sets are tested together, for the permutation count Holm's correction needs)."""
-    mu, logvar = (t.cpu().numpy() for t in as_posteriors(mu, logvar))
+    q = posteriors.of(family, *as_posteriors(mu, logvar), scale_tril)
     options = options or DEFAULTS
-    ls = prepare(labels, len(mu), name, options.folds)
+    ls = prepare(labels, q.n, name, options.folds)
     if ls.skip_reason:
-        counts = dict(n_missing=ls.n_missing, n_rare=ls.n_rare, n_units=mu.shape[1])
+        counts = dict(n_missing=ls.n_missing, n_rare=ls.n_rare, n_units=q.mu.shape[1])
         return ProbeSetResult.not_probed(ls.task, ls.skip_reason, notes=ls.notes, **counts)
-    run = _Probing.start(ls, mu, logvar, x, options, seed, label_sets)
+    run = _Probing.start(ls, q, x, options, seed, label_sets)
     main = run.cv(run.z, run.draws)
     references, reference_notes = _reference_probes(run, prior, main)
     task_figures, task_notes = _task_figures(run, main)
@@ -216,6 +228,8 @@ def probes(
     prior: Prior | None = None,
     options: ProbesOptions | None = None,
     seed: int = 0,
+    family: str = "normal",
+    scale_tril=None,
 ) -> ProbesResult:
     """Probe classifiers for every label set: does z predict a label of x better than
     chance, and by how many nats?
@@ -229,6 +243,8 @@ def probes(
     ----------
     mu, logvar : arrays of shape (N, D)
         Posterior means and log-variances (natural log).
+    family, scale_tril : the posterior family the samples are drawn from
+        (``posteriors.FAMILIES``) and, for a full covariance, its Cholesky factors.
     labels : dict mapping a label-set name to an array of shape (N,); -1 or NaN mark a
         missing label. Integer-valued labels (at most 100 values) are classes; other
         numbers a regression target (ridge, R^2).
@@ -257,6 +273,7 @@ def probes(
     if not labels:
         raise AnalysisError("probes need labels: extract them with the data or pass --labels")
     settings = dict(x=x, prior=prior, options=options, seed=seed, label_sets=len(labels))
+    settings.update(family=family, scale_tril=scale_tril)
     return ProbesResult(
         {name: probe_label_set(mu, logvar, y, name, **settings) for name, y in labels.items()}
     )
