@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from latentprobe import adapters, checkpoints, data, workflow
+from latentprobe import adapters, checkpoints, data, decoders, workflow
 from latentprobe.atomic import check_output_path
 from latentprobe.errors import LatentprobeError
 from latentprobe.extraction import EncodeOptions
@@ -28,6 +28,7 @@ from .options import (
     THRESHOLDS,
     build,
     checkpoint_options,
+    decoder_options,
     prior_file_option,
     selection_options,
     settings_options,
@@ -86,6 +87,8 @@ def _model(path, p: dict) -> workflow.ModelSpec:
         encode=p["encode_spec"],
         state_dict_key=p["state_dict_key"],
         encode_method=p["encode_method"],
+        likelihood=p.get("likelihood"),
+        log_likelihood=p.get("log_likelihood_spec"),
     )
 
 
@@ -133,6 +136,7 @@ def _analysis_specs(source, p: dict) -> dict:
         encoding=build("encoding", EncodeOptions, p),
         prior=_prior(p),
         labels_file=p["labels_file"],
+        checkpoint=p["checkpoint_path"],
         only=p["only"],
         skip=p["skip"],
         options={name: build(name, cls, p) for name, cls in ANALYSIS_SETTINGS.items()},
@@ -179,6 +183,7 @@ def extract_command(checkpoint, output, force, **p):
 @settings_options(ANALYSIS_SETTINGS)
 @settings_options(THRESHOLDS)
 @prior_file_option
+@decoder_options
 @checkpoint_options
 @handle_errors
 def analyze_command(source, output, force, as_json, plots, **p):
@@ -206,6 +211,9 @@ def formats():
     for name, _, _ in adapters.OUTPUT_CONVENTIONS:
         click.echo(f"  {name}")
     click.echo(f"  --param: {', '.join(adapters.PARAMETRISATIONS)}")
+    click.echo("Decoder likelihoods (--likelihood):")
+    for name, family in decoders.LIKELIHOODS.items():
+        click.echo(f"  {name:18} {family.description}")
     click.echo("Analyses (--only/--skip):")
     for name, analysis in ANALYSES.items():
         click.echo(f"  {name:18} {analysis.description}")

@@ -135,6 +135,29 @@ model_options = compose(
     ),
 )
 
+decoder_options = compose(
+    click.option(
+        "--likelihood",
+        help="How to score x given decode(z) for the decoder's analyses: bernoulli (logits), "
+        "bernoulli-probs, gaussian[:sigma], gaussian-learned ((mean, logvar) returned), "
+        "laplace[:b] or categorical (logits over token ids). Not needed for a decoder "
+        "returning a torch.distributions object or a model that declares it.",
+    ),
+    click.option(
+        "--log-likelihood",
+        "log_likelihood_spec",
+        help="module:function called as function(model, x, z) -> log p(x|z) of shape "
+        "(batch, draws), z of shape (batch, draws, D), for decoders no convention fits.",
+    ),
+    click.option(
+        "--checkpoint",
+        "checkpoint_path",
+        type=click.Path(),
+        help="With a stats file: the checkpoint it was extracted from, for the decoder's "
+        "analyses (give --data too).",
+    ),
+)
+
 prior_options = compose(
     click.option("--prior-mean", callback=_floats, help="Prior mean: one number or one per unit."),
     click.option(

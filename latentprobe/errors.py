@@ -81,3 +81,10 @@ class DeviceError(LatentprobeError):
     """The device asked for (``--device cuda``) is not available."""
 
     exit_code = 12
+
+
+class DecoderOutputError(LatentprobeError):
+    """The decoder's output cannot be scored as log p(x|z): no ``--likelihood`` for a tensor,
+    a shape that does not fit x, or a ``--log-likelihood`` function returning the wrong shape."""
+
+    exit_code = 13

@@ -25,14 +25,17 @@ def _module(name: str):
 
 
 au, kl, mi, pr = map(_module, ("active_units", "kl_divergence", "mutual_information", "probes"))
+dist, ll = map(_module, ("distortion", "log_likelihood"))
 
 
 @dataclass(frozen=True)
 class AnalysisInputs:
-    """What the analyses run on: the statistics, and the inputs x (N, ...) when at hand."""
+    """What the analyses run on: the statistics, the inputs x (N, ...) in the encoder's
+    layout and the model's decoder (``decoders.Decoder``) when at hand."""
 
     stats: EncoderStats
     x: np.ndarray | None = None
+    decoder: object | None = None
 
     def available(self) -> list[str]:
         return [name for name, need in INPUTS.items() if need.present(self)]
@@ -53,6 +56,11 @@ INPUTS: dict[str, Need] = {
         "extract labels with the data (--labels-key) or pass --labels FILE",
     ),
     "x": Need(lambda inputs: inputs.x is not None, "pass the inputs with --data"),
+    "decoder": Need(
+        lambda inputs: inputs.decoder is not None,
+        "analyse a checkpoint (or pass --checkpoint with a stats file) whose model has "
+        "decode(), a decoder or log_probability(x, z), or pass --log-likelihood",
+    ),
 }
 
 
@@ -139,6 +147,39 @@ def _run_probes(inputs, options, seed):
     )
 
 
+def _run_distortion(inputs, options, seed):
+    s, decoder = inputs.stats, inputs.decoder
+    return dist.distortion(
+        s.mu,
+        s.logvar,
+        inputs.x,
+        decoder.log_likelihood,
+        prior=s.prior,
+        draws_per_example=options.draws_per_example,
+        per_unit=options.per_unit and s.n_units <= options.unit_limit,
+        rows_per_call=options.rows_per_call,
+        seed=seed,
+        decoder=decoder.description,
+        **s.posterior,
+    )
+
+
+def _run_log_likelihood(inputs, options, seed):
+    s, decoder = inputs.stats, inputs.decoder
+    return ll.log_likelihood(
+        s.mu,
+        s.logvar,
+        inputs.x,
+        decoder.log_likelihood,
+        prior=s.prior,
+        samples=options.samples,
+        rows_per_call=options.rows_per_call,
+        seed=seed,
+        decoder=decoder.description,
+        **s.posterior,
+    )
+
+
 ANALYSES: dict[str, Analysis] = {
     "active_units": Analysis(
         "variance of the posterior means per unit (Burda et al. 2016)",
@@ -184,6 +225,29 @@ ANALYSES: dict[str, Analysis] = {
         review=pr.review,
         summary=pr.summary_lines,
         figures=pr.figures,
+    ),
+    "distortion": Analysis(
+        "the decoder's side: distortion D, ELBO, the decoder's reliance on z and per unit "
+        "(Alemi et al. 2018)",
+        _run_distortion,
+        dist.DistortionOptions,
+        dist.DistortionResult,
+        needs=("x", "decoder"),
+        vote=dist.vote,
+        review=dist.review,
+        summary=dist.summary_lines,
+        columns=(
+            Column("reliance", "reliance", "per_unit_reliance", "decoder reliance on z_i (nats)"),
+        ),
+    ),
+    "log_likelihood": Analysis(
+        "IWAE bound on log p(x) with K importance samples, NLL, gap to the ELBO "
+        "(Burda et al. 2016)",
+        _run_log_likelihood,
+        ll.LogLikelihoodOptions,
+        ll.LogLikelihoodResult,
+        needs=("x", "decoder"),
+        summary=ll.summary_lines,
     ),
 }
 

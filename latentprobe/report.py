@@ -73,12 +73,14 @@ def _options(given: Mapping | None, names) -> dict:
     return {n: given.get(n) or ANALYSES[n].options_type() for n in names}
 
 
-def _provenance(names, options: dict, seed: int, x, thresholds: Thresholds) -> dict:
+def _provenance(names, options: dict, seed: int, inputs, thresholds: Thresholds) -> dict:
+    decoder = inputs.decoder
     return {
         "analyses": list(names),
         "options": {n: dataclasses.asdict(o) for n, o in options.items()},
         "seed": seed,
-        "inputs_x_given": x is not None,
+        "inputs_x_given": inputs.x is not None,
+        "decoder": None if decoder is None else decoder.description,
         "thresholds": dataclasses.asdict(thresholds),
         "latentprobe_version": __version__,
         "torch_version": str(torch.__version__),
@@ -96,14 +98,16 @@ def analyze(
     thresholds: Thresholds | None = None,
     seed: int = 0,
     x=None,
+    decoder=None,
 ) -> Report:
     """Run the chosen analyses on ``stats`` and decide the verdict.
 
     ``options`` maps an analysis name to its options object (defaults for the others);
     ``x``, the inputs (N, ...), is optional: analyses that use it (the probes' reference
-    probe on x and control task) run without it, with a note.
+    probe on x and control task) run without it, with a note. ``decoder``
+    (``decoders.Decoder``, with ``x``) lets the decoder's analyses run.
     """
-    inputs = AnalysisInputs(stats, x)
+    inputs = AnalysisInputs(stats, x, decoder)
     names = select(only, skip, available=inputs.available())
     chosen = _options(options, names)
     results = {}
@@ -116,4 +120,4 @@ def analyze(
     if not isinstance(thresholds, Thresholds):
         raise OptionsError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")
     decided = decide(stats.n_units, results, analyses=ANALYSES, thresholds=thresholds)
-    return Report(stats, results, decided, _provenance(names, chosen, seed, x, thresholds))
+    return Report(stats, results, decided, _provenance(names, chosen, seed, inputs, thresholds))

@@ -431,6 +431,7 @@ def write_verdict(group: h5py.Group, verdict: Verdict, rule: str) -> None:
     group.attrs["thresholds"] = json.dumps(dataclasses.asdict(verdict.thresholds))
     group.attrs["agreement"] = json.dumps(verdict.agreement)
     group.attrs["basis"] = json.dumps(verdict.basis)
+    group.attrs["decoder_uses_z"] = json.dumps(verdict.decoder_uses_z)
     group.attrs["rule"] = rule
     group["unit_status"] = np.array(verdict.unit_status, dtype=h5py.string_dtype())
 
@@ -460,6 +461,7 @@ def read_verdict(group: h5py.Group, version: int = SCHEMA_VERSION) -> Verdict:
         tuple(_loads(group.attrs["notes"], list)),
         _agreement(group, version),
         _loads(group.attrs.get("basis", "{}"), dict),  # schema 1 did not record it
+        _loads(group.attrs.get("decoder_uses_z", "null")),  # older reports: no decoder analysis
     )
 
 
@@ -528,6 +530,8 @@ def _check_report(stats: EncoderStats, results: dict, verdict: Verdict) -> None:
         raise ValueError(f"the verdict's unit statuses do not fit {stats.n_units} units")
     if verdict.z_informative not in (True, False, None):
         raise ValueError("the verdict's z_informative is not true, false or null")
+    if verdict.decoder_uses_z not in (True, False, None):
+        raise ValueError("the verdict's decoder_uses_z is not true, false or null")
 
 
 def _check_result(result, rows: dict) -> None:

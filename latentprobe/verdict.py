@@ -10,6 +10,10 @@ Unit statuses (thresholds are options, defaults below):
   (KL > 0): a constant mean away from 0 or a variance other than the prior's. Without the
   mutual-information analysis, the active-units criterion (variance of the means at most its
   threshold, 0.01) stands in for it.
+- ``ignored``: active by the rules here, yet the decoder is shown not to use it: the 95%
+  interval on its reliance (the rise in distortion when z_i alone is drawn from the prior)
+  lies within ``mi_threshold`` of 0 ("encoded but ignored by the decoder"; only when
+  the distortion analysis ran with its per-unit reliance).
 - ``active``: otherwise.
 
 When a direct measure of I(x;z_i) with an interval ran (the mutual information's per-unit
@@ -21,7 +25,10 @@ by the rules above, and one whose interval straddles the threshold is ``undeterm
 Model: ``z_informative`` is true when the lower end of the 95% interval on I(x;z) exceeds
 ``mi_threshold``, false when it does not, None without that analysis. The model is
 ``collapsed`` when no unit is active and z is not informative, ``healthy`` when every unit is
-active and z is informative, and ``partially_collapsed`` otherwise.
+active and z is informative, and ``partially_collapsed`` otherwise (an ignored unit counts as
+active here: the encoder's side). ``decoder_uses_z`` is the decoder's side: true when the lower
+end of the 95% interval on the decoder's reliance on z clears ``mi_threshold``, false when it
+does not, None without the distortion analysis.
 
 Each analysis of the table votes (``Evidence``) and may then review the draft verdict
 (``Review``: notes, and whether a second line of evidence agrees). ``decide`` combines the
@@ -38,9 +45,10 @@ import numpy as np
 
 from .options import Options, option
 
-STATUSES = ("active", "inactive", "collapsed", "undetermined")
+STATUSES = ("active", "ignored", "inactive", "collapsed", "undetermined")
 STATUS_COLOURS = {
     "active": "tab:green",
+    "ignored": "tab:purple",
     "inactive": "tab:orange",
     "collapsed": "tab:red",
     "undetermined": "tab:gray",
@@ -70,7 +78,8 @@ class Evidence:
 
     ``uninformative`` masks from a direct measure of I(x;z_i) win over a ``proxy`` (the
     variance of the means). A direct measure with intervals also gives ``shown_informative``
-    (interval above the threshold); its units that are neither are undetermined.
+    (interval above the threshold); its units that are neither are undetermined. The
+    decoder's side gives ``ignored`` (units it is shown not to use) and ``decoder_uses_z``.
     """
 
     collapsed: np.ndarray | None = None
@@ -78,6 +87,8 @@ class Evidence:
     proxy: bool = False
     informative: bool | None = None
     shown_informative: np.ndarray | None = None
+    ignored: np.ndarray | None = None
+    decoder_uses_z: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,7 @@ class Verdict:
     notes: tuple[str, ...] = ()
     agreement: dict = field(default_factory=dict)
     basis: dict = field(default_factory=dict)
+    decoder_uses_z: bool | None = None
 
     def units_with(self, status: str) -> list[int]:
         return [i for i, s in enumerate(self.unit_status) if s == status]
@@ -131,9 +143,20 @@ def _statuses(collapsed: np.ndarray, uninformative: np.ndarray, source) -> tuple
     )
 
 
-def _informative(votes: dict) -> bool | None:
-    opinions = [v.informative for v in votes.values() if v.informative is not None]
+def _informative(votes: dict, side: str = "informative") -> bool | None:
+    opinions = [getattr(v, side) for v in votes.values() if getattr(v, side) is not None]
     return all(opinions) if opinions else None
+
+
+def _ignored(status: tuple[str, ...], votes: dict) -> tuple[str, ...]:
+    """Active units the decoder is shown not to use become ``ignored``."""
+    masks = [v.ignored for v in votes.values() if v.ignored is not None]
+    if not masks:
+        return status
+    ignored = np.logical_or.reduce(masks)
+    return tuple(
+        "ignored" if s == "active" and i else s for s, i in zip(status, ignored, strict=True)
+    )
 
 
 def _basis(votes: dict, uninformative: str | None) -> dict:
@@ -147,7 +170,7 @@ def _basis(votes: dict, uninformative: str | None) -> dict:
 
 
 def _model(status: tuple[str, ...], informative: bool | None) -> str:
-    n_active = status.count("active")
+    n_active = status.count("active") + status.count("ignored")
     if n_active == 0 and not informative:
         return "collapsed"
     if n_active == len(status) and informative is not False:
@@ -169,8 +192,11 @@ def decide(
     uninformative = votes[source].uninformative if source else np.zeros(n_units, bool)
     status = _statuses(_collapsed(votes, n_units), uninformative, votes.get(source))
     informative = _informative(votes)
+    model = _model(status, informative)
+    status = _ignored(status, votes)
     basis = _basis(votes, source)
-    draft = Verdict(_model(status, informative), informative, status, t, basis=basis)
+    uses_z = _informative(votes, "decoder_uses_z")
+    draft = Verdict(model, informative, status, t, basis=basis, decoder_uses_z=uses_z)
     notes, agreement = [], {}
     for name, result in results.items():
         if analyses[name].review:

@@ -9,17 +9,24 @@ hand over to ``extraction`` and ``report``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, memory, registry, store
+from . import checkpoints, data, decoders, memory, registry, store
 from .checkpoints import LoadedModel
 from .data import DataSource
-from .errors import ArchitectureError, CheckpointError, DataError, OptionsError
+from .errors import (
+    ArchitectureError,
+    CheckpointError,
+    DataError,
+    DecoderOutputError,
+    OptionsError,
+)
 from .extraction import DEFAULTS as ENCODE_DEFAULTS
-from .extraction import EncodeOptions, extract, extract_to_file
+from .extraction import EncodeOptions, extract, extract_to_file, resolve_device
 from .progress import shown
 from .report import Report, analyze
 from .types import EncoderStats, Prior
@@ -40,6 +47,8 @@ class ModelSpec:
     encode: str | None = None  # module:function called as function(model, x)
     state_dict_key: str | None = None  # where in a checkpoint dict the weights are
     encode_method: str | None = None  # a method of the model called as method(x)
+    likelihood: str | None = None  # how to score x given decode(z): decoders.LIKELIHOODS
+    log_likelihood: str | None = None  # module:function called as function(model, x, z)
 
 
 @dataclass(frozen=True)
@@ -177,15 +186,15 @@ def is_hdf5(path) -> bool:
 
 
 def collect_inputs(source: DataSource, n_examples: int) -> np.ndarray:
-    """All inputs x as one (N, features) array, checked against the statistics' N and,
-    from the first batch, against memory."""
+    """All inputs x as one (N, ...) array in the encoder's layout (token ids int64, the rest
+    float32), checked against the statistics' N and, from the first batch, against memory."""
     rows, seen = [], 0
     remedy = "skip the analyses that use them (--skip probes) or pass fewer examples"
     for x, _ in source.iter_batches(4096, 0):
         seen += len(x)
         needed = memory.in_memory_bytes(max(source.n or 0, seen) * x[0].numel(), x.element_size())
         memory.refuse_unless_fits(needed, source.description, "inputs x", DataError, remedy)
-        rows.append(x.reshape(len(x), -1).numpy())
+        rows.append(x.numpy())
     x = np.concatenate(rows)
     if len(x) != n_examples:
         raise DataError(
@@ -208,23 +217,77 @@ def with_prior(stats: EncoderStats, prior: Prior) -> EncoderStats:
     return dataclasses.replace(stats, prior=prior, provenance=provenance)
 
 
-def _inputs_used(stats: EncoderStats, only, skip) -> bool:
+def _inputs_used(stats: EncoderStats, decoder, only, skip) -> bool:
     """Whether the analyses that will run use the inputs x, were they at hand."""
-    at_hand = registry.AnalysisInputs(stats, x=np.empty((stats.n_examples, 0)))
+    at_hand = registry.AnalysisInputs(stats, x=np.empty((stats.n_examples, 0)), decoder=decoder)
     return registry.uses(registry.select(only, skip, available=at_hand.available()), "x")
 
 
-def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance):
-    """(statistics, data source or None) from a stats/report file or a checkpoint."""
+@dataclass(frozen=True)
+class _Sources:
+    """What ``analyze`` reads: the statistics, the data (None without --data for a stats
+    file) and the model (None for a stats file without --checkpoint)."""
+
+    stats: EncoderStats
+    data: DataSource | None
+    loaded: LoadedModel | None
+
+
+def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance, checkpoint):
+    """The statistics from a stats/report file or a checkpoint, the data and the model."""
     if is_hdf5(source):
         stats = store.read_stats(source)
         if prior is not None:
             stats = with_prior(stats, prior)
-        return stats, data_spec.open() if data_spec.spec else None
+        data_source = data_spec.open() if data_spec.spec else None
+        if checkpoint is None:
+            return _Sources(stats, data_source, None)
+        loaded = checkpoints.load_model(
+            checkpoint,
+            arch=model.arch,
+            arch_kwargs=model.arch_kwargs,
+            trust_checkpoint=model.trust_checkpoint,
+            state_dict_key=model.state_dict_key,
+        )
+        loaded.model.to(resolve_device(encoding.device))
+        return _Sources(stats, data_source, loaded)
     model = dataclasses.replace(model, path=Path(source))
     loaded, data_source = load(model, data_spec)
     settings = _encoding(model, encoding, prior, seed, progress, provenance)
-    return extract(loaded, data_source, **settings), data_source
+    return _Sources(extract(loaded, data_source, **settings), data_source, loaded)
+
+
+def make_decoder(model: ModelSpec, loaded: LoadedModel | None, stats: EncoderStats, only=()):
+    """The model's decoder (``decoders.make_decoder``) from --likelihood and
+    --log-likelihood, or None without a model or a decoder latentprobe can call. A decoder
+    that cannot be scored is an error when its analyses are asked for by name (``only``),
+    else a warning and they are left out."""
+    if loaded is None:
+        if model.likelihood or model.log_likelihood:
+            raise OptionsError(
+                "--likelihood and --log-likelihood need the model: analyse a checkpoint, or "
+                "pass --checkpoint with a stats file"
+            )
+        return None
+    function = None
+    if model.log_likelihood is not None:
+        function = data.import_from_spec(
+            model.log_likelihood, "--log-likelihood", error=ArchitectureError
+        )
+    likelihood = decoders.Likelihood.parse(model.likelihood) if model.likelihood else None
+    try:
+        return decoders.make_decoder(
+            loaded.model,
+            latent_shape=stats.latent_shape,
+            likelihood=likelihood,
+            log_likelihood=function,
+        )
+    except DecoderOutputError as e:
+        asked = only and registry.select(only, available=registry.INPUTS)
+        if asked and registry.uses(asked, "decoder"):
+            raise
+        warnings.warn(f"the decoder's analyses are left out: {e}", stacklevel=2)
+        return None
 
 
 def analyze_source(
@@ -235,6 +298,7 @@ def analyze_source(
     encoding: EncodeOptions = ENCODE_DEFAULTS,
     prior: PriorSpec = PriorSpec(),
     labels_file=None,
+    checkpoint=None,
     only=(),
     skip=(),
     options: dict | None = None,
@@ -244,18 +308,28 @@ def analyze_source(
     provenance: dict | None = None,
 ) -> Report:
     """``latentprobe analyze``: statistics from SOURCE (checkpoint or stats/report file),
-    extra labels, the inputs x when an analysis will use them; then the report."""
+    extra labels, the inputs x when an analysis will use them, the model's decoder when
+    there is a model (SOURCE, or ``checkpoint`` beside a stats file); then the report."""
     model = model or ModelSpec(Path(source))
-    stats, data_source = _stats(
-        source, model, data_spec, encoding, prior.resolve(), seed, progress, provenance
+    read = _stats(
+        source, model, data_spec, encoding, prior.resolve(), seed, progress, provenance, checkpoint
     )
+    stats = read.stats
     if labels_file is not None:
         labels = {**stats.labels, **data.read_labels_file(labels_file)}
         stats = dataclasses.replace(stats, labels=labels)
+    decoder = make_decoder(model, read.loaded, stats, only)
     x = None
-    if data_source is not None and _inputs_used(stats, only, skip):
-        x = collect_inputs(data_source, stats.n_examples)
+    if read.data is not None and _inputs_used(stats, decoder, only, skip):
+        x = collect_inputs(read.data, stats.n_examples)
     with shown(progress):
         return analyze(
-            stats, only=only, skip=skip, options=options, thresholds=thresholds, seed=seed, x=x
+            stats,
+            only=only,
+            skip=skip,
+            options=options,
+            thresholds=thresholds,
+            seed=seed,
+            x=x,
+            decoder=decoder,
         )

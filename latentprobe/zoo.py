@@ -18,8 +18,11 @@ from torch import nn
 class MLPVAE(nn.Module):
     """A Gaussian-encoder, Bernoulli-decoder VAE with one hidden layer on each side.
 
-    ``encode(x)`` returns ``(mu, logvar)``, each of shape (batch, latent_dim).
+    ``encode(x)`` returns ``(mu, logvar)``, each of shape (batch, latent_dim); ``decode(z)``
+    Bernoulli logits, as ``likelihood`` says.
     """
+
+    likelihood = "bernoulli"
 
     def __init__(self, input_dim: int = 64, hidden_dim: int = 128, latent_dim: int = 8):
         super().__init__()

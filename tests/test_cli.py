@@ -411,13 +411,15 @@ def test_torch_dataset_source_with_workers(tuple_model):
     assert stats.n_examples == 50 and stats.labels["y"].tolist() == [i % 3 for i in range(50)]
 
 
-def test_inputs_are_read_only_when_the_probes_run(monkeypatch):
+def test_inputs_are_read_only_when_an_analysis_uses_them(monkeypatch):
+    """The probes and the decoder's analyses use x; the others do not."""
     import latentprobe.workflow as workflow
 
     calls = []
     real = workflow.collect_inputs
     monkeypatch.setattr(workflow, "collect_inputs", lambda s, n: calls.append(1) or real(s, n))
-    skip = run("analyze", FIXTURES / "healthy.pt", "--skip", "probes", "-o", "a.h5")
+    skipped = "probes,distortion,log_likelihood"
+    skip = run("analyze", FIXTURES / "healthy.pt", "--skip", skipped, "-o", "a.h5")
     assert skip.exit_code == 0 and calls == []
     probed = run(
         "analyze", FIXTURES / "healthy.pt", "--only", "probes", "--permutations", "5", "-o", "b.h5"

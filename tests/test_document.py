@@ -9,10 +9,12 @@ import math
 
 import numpy as np
 import pytest
+from decoder_models import decoder_inputs
 from linear_gaussian import example
 
 import latentprobe
 from latentprobe import EncoderStats
+from latentprobe.analyzers import LogLikelihoodOptions
 from latentprobe.analyzers.probes import ProbesOptions
 from latentprobe.analyzers.result import Result, quantity
 from latentprobe.outputs.document import plain, report_document, result_document, unit_rows
@@ -29,9 +31,10 @@ def report() -> Report:
     """Every analysis, the probes included (so nested results and NaN fields appear)."""
     mu, logvar = example().sample(400, seed=0)
     labels = {"sign": (mu[:, 0] > 0.3).astype(int)}
-    return latentprobe.analyze(
-        EncoderStats(mu, logvar, labels), options={"probes": CHEAP_PROBES}, seed=1
-    )
+    x, decoder = decoder_inputs(400, mu.shape[1])
+    options = {"probes": CHEAP_PROBES, "log_likelihood": LogLikelihoodOptions(samples=20)}
+    stats = EncoderStats(mu, logvar, labels)
+    return latentprobe.analyze(stats, options=options, seed=1, x=x, decoder=decoder)
 
 
 def kept_fields(result_type) -> set[str]:
@@ -119,15 +122,15 @@ def test_nested_results_nest(report):
     (name,) = probes.label_sets
     nested = doc["label_sets"][name]
     assert set(nested) == kept_fields(type(probes.label_sets[name]))
-    # without the inputs x the x reference is not measured: NaN becomes null
-    assert math.isnan(probes.label_sets[name].x_accuracy)
-    assert nested["x_accuracy"] is None
+    # the MLP probe is switched off: NaN becomes null
+    assert math.isnan(probes.label_sets[name].mlp_accuracy)
+    assert nested["mlp_accuracy"] is None
 
 
 def test_unit_rows_have_index_status_and_the_declared_columns(report):
     rows = unit_rows(report)
     keys = {c.key for name in report.results for c in ANALYSES[name].columns}
-    assert keys == {"var_of_means", "kl", "mi"}
+    assert keys == {"var_of_means", "kl", "mi", "reliance"}
     assert len(rows) == report.stats.n_units == 6
     for i, row in enumerate(rows):
         assert set(row) == {"index", "status"} | keys

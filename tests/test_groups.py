@@ -70,7 +70,7 @@ def test_the_summary_and_the_json_show_the_channels():
     header = text.splitlines()[
         text.splitlines().index("per channel (the first axis of the 3 x 2 x 4 latent):") + 1
     ]
-    assert "activ/inact/colla/undet" in header  # every status is counted, undetermined too
+    assert "activ/ignor/inact/colla/undet" in header  # every status is counted
     doc = json.loads(json.dumps(report_document(report)))
     assert doc["latent_shape"] == [C, H, W] and len(doc["per_channel"]) == C
     flat = latentprobe.analyze(

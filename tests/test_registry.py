@@ -147,9 +147,9 @@ def test_every_entry_is_complete():
 
 
 def test_an_input_latentprobe_cannot_supply_is_refused_at_registration():
-    decoder_analysis = Analysis(
-        "needs a decoder", _run, SpreadOptions, SpreadResult, needs=("decoder",)
+    audio_analysis = Analysis(
+        "needs a recording", _run, SpreadOptions, SpreadResult, needs=("audio",)
     )
-    with pytest.raises(OptionsError, match="needs 'decoder', which latentprobe cannot supply"):
-        register("decoder_toy", decoder_analysis)
-    assert "decoder_toy" not in ANALYSES
+    with pytest.raises(OptionsError, match="needs 'audio', which latentprobe cannot supply"):
+        register("audio_toy", audio_analysis)
+    assert "audio_toy" not in ANALYSES

@@ -9,10 +9,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from decoder_models import decoder_inputs
 from linear_gaussian import example
 
 import latentprobe
 from latentprobe import store
+from latentprobe.analyzers import LogLikelihoodOptions
 from latentprobe.analyzers.probes import ProbesOptions
 from latentprobe.errors import StatsFileError
 from latentprobe.registry import ANALYSES
@@ -26,8 +28,12 @@ ADVERSARIAL = ["[S=2] draws", "null", "{not json", "", "true", "1.5", '"quoted"'
 def report():
     mu, logvar = example().sample(300, seed=0)
     stats = latentprobe.EncoderStats(mu, logvar, {"parity": np.arange(300) % 2})
-    options = {"probes": ProbesOptions(permutations=5, mlp=False)}
-    return latentprobe.analyze(stats, options=options)
+    options = {
+        "probes": ProbesOptions(permutations=5, mlp=False),
+        "log_likelihood": LogLikelihoodOptions(samples=20),
+    }
+    x, decoder = decoder_inputs(300, mu.shape[1])
+    return latentprobe.analyze(stats, options=options, x=x, decoder=decoder)
 
 
 def _assert_same(a, b):

@@ -230,11 +230,12 @@ def test_a_stats_file_is_read_not_extracted(tmp_path):
 # ------------------------------------------------------------------ inputs and sniffing
 
 
-def test_collect_inputs_flattens_every_example_in_order():
+def test_collect_inputs_keeps_every_example_in_order_and_its_layout():
+    """The decoder's analyses score x in the encoder's layout; the probes flatten it."""
     x = np.arange(5000 * 6, dtype=np.float32).reshape(5000, 2, 3)  # more than one batch
     collected = collect_inputs(data.open_data(x), 5000)
-    assert collected.shape == (5000, 6)
-    np.testing.assert_array_equal(collected, x.reshape(5000, 6))
+    assert collected.shape == (5000, 2, 3) and collected.dtype == np.float32
+    np.testing.assert_array_equal(collected, x)
 
 
 def test_collect_inputs_refuses_a_different_n():

@@ -5,7 +5,9 @@ results and ``latentprobe.registry`` lists them.
 """
 
 from .active_units import ActiveUnitsOptions, ActiveUnitsResult, active_units
+from .distortion import DistortionOptions, DistortionResult, distortion
 from .kl_divergence import KLDivergenceOptions, KLDivergenceResult, kl_divergence
+from .log_likelihood import LogLikelihoodOptions, LogLikelihoodResult, log_likelihood
 from .mutual_information import (
     MutualInformationOptions,
     MutualInformationResult,
@@ -17,8 +19,12 @@ from .result import Result, quantity
 __all__ = [
     "ActiveUnitsOptions",
     "ActiveUnitsResult",
+    "DistortionOptions",
+    "DistortionResult",
     "KLDivergenceOptions",
     "KLDivergenceResult",
+    "LogLikelihoodOptions",
+    "LogLikelihoodResult",
     "MutualInformationOptions",
     "MutualInformationResult",
     "ProbeSetResult",
@@ -26,7 +32,9 @@ __all__ = [
     "ProbesResult",
     "Result",
     "active_units",
+    "distortion",
     "kl_divergence",
+    "log_likelihood",
     "mutual_information",
     "probes",
     "quantity",

@@ -67,11 +67,13 @@ def report_document(report) -> dict:
     return {
         "verdict": v.model,
         "z_informative": v.z_informative,
+        "decoder_uses_z": v.decoder_uses_z,
         "n_examples": report.stats.n_examples,
         "n_units": report.stats.n_units,
         "posterior_family": report.stats.family,
         "units": "nats",
         "active_units": v.units_with("active"),
+        "ignored_units": v.units_with("ignored"),
         "inactive_units": v.units_with("inactive"),
         "undetermined_units": v.units_with("undetermined"),
         "collapsed_units": v.units_with("collapsed"),

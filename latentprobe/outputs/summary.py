@@ -31,14 +31,25 @@ def _training_text(report) -> str:
     return f"; {', '.join(parts)}" if parts else ""
 
 
+#: Statuses counted in the verdict line even when no unit has them.
+ALWAYS_COUNTED = ("active", "inactive", "collapsed")
+
+
+def _decoder_side(report) -> str:
+    uses = report.verdict.decoder_uses_z
+    if uses is None:
+        return ""
+    return "; the decoder uses z" if uses else "; the decoder is not shown to use z"
+
+
 def _header(report, source: str) -> list[str]:
     v = report.verdict
-    shown = [s for s in STATUSES if s != "undetermined" or v.units_with(s)]
+    shown = [s for s in STATUSES if s in ALWAYS_COUNTED or v.units_with(s)]
     counts = ", ".join(f"{len(v.units_with(s))} {s}" for s in shown)
     return [
         f"latentprobe: {source} ({report.stats.n_examples:,} examples, "
         f"{report.stats.n_units} latent units{_training_text(report)}; all figures in nats)",
-        f"verdict: {v.model}: {_informative(report)}; {counts}",
+        f"verdict: {v.model}: {_informative(report)}; {counts}{_decoder_side(report)}",
     ]
 
 
