@@ -121,12 +121,12 @@ class DistortionResult(Result):
 class _Draws:
     """What one batch of examples gave, each of shape (B, S) (units: (B, S, D))."""
 
-    posterior: torch.Tensor
-    rate: torch.Tensor
-    prior: torch.Tensor
-    shuffled: torch.Tensor
-    unit_prior: torch.Tensor | None
-    unit_marginal: torch.Tensor | None
+    posterior: np.ndarray
+    rate: np.ndarray
+    prior: np.ndarray
+    shuffled: np.ndarray
+    unit_prior: np.ndarray | None
+    unit_marginal: np.ndarray | None
 
 
 def _generators(seed: int) -> dict[str, np.random.Generator]:
@@ -184,7 +184,9 @@ def _batch(q, x_rows, rows, draws, log_p_x, rngs, rates, per_unit, n) -> _Draws:
         unit_prior = torch.stack([score(_with_unit(z, replace_p, i)) for i in range(d)], -1)
         unit_marginal = torch.stack([score(_with_unit(z, replace_q, i)) for i in range(d)], -1)
     rate = rates.at(z, index, rows, draws)
-    return _Draws(kept, rate, score(z_prior), score(z_other), unit_prior, unit_marginal)
+    parts = (kept, rate, score(z_prior), score(z_other), unit_prior, unit_marginal)
+    # copied out of torch: small tensors kept per batch pin the allocator's memory
+    return _Draws(*(None if t is None else t.cpu().numpy() for t in parts))
 
 
 def _other_examples(rows: np.ndarray, n: int, rng) -> np.ndarray:
@@ -272,7 +274,7 @@ def distortion(
 def _gather(parts, name: str) -> np.ndarray | None:
     if getattr(parts[0], name) is None:
         return None
-    return torch.cat([getattr(p, name) for p in parts]).cpu().numpy()
+    return np.concatenate([getattr(p, name) for p in parts])
 
 
 def _result(parts, rates: _Rates, s: int, d: int, decoder: str) -> DistortionResult:

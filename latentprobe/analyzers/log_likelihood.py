@@ -104,8 +104,8 @@ class _Running:
         cumulative = torch.logaddexp(self.log_sum[:, None], torch.logcumsumexp(log_w, 1))
         for k in self.ks:
             if self.seen < k <= self.seen + log_w.shape[1]:
-                self.at[k] = cumulative[:, k - self.seen - 1] - math.log(k)
-        self.log_sum = cumulative[:, -1]
+                self.at[k] = cumulative[:, k - self.seen - 1] - math.log(k)  # a copy
+        self.log_sum = cumulative[:, -1].clone()  # not a view keeping the chunk alive
         self.log_sum_sq = torch.logaddexp(self.log_sum_sq, torch.logsumexp(2 * log_w, 1))
         self.total += log_w.sum(1)
         self.total_sq += (log_w**2).sum(1)
@@ -168,30 +168,45 @@ def log_likelihood(
     )
     chunk = max(1, min(samples, rows_per_call))
     examples = max(1, rows_per_call // chunk)
-    parts = []
+    sums = _Sums(n, ks)
     for rows in batches(n, examples):
         x_rows = torch.as_tensor(np.asarray(x[rows]) if not torch.is_tensor(x) else x[rows])
-        parts.append(_example_batch(q, x_rows, rows, samples, chunk, log_p_x, log_prior, rng, ks))
-    return _result(parts, samples, ks, decoder)
+        sums.keep(
+            rows, _example_batch(q, x_rows, rows, samples, chunk, log_p_x, log_prior, rng, ks)
+        )
+    return _result(sums, samples, ks, decoder)
 
 
-def _cat(parts, get) -> np.ndarray:
-    return torch.cat([get(p) for p in parts]).cpu().numpy()
+class _Sums:
+    """Each example's running sums, copied out of torch batch by batch into arrays of N
+    (small tensors kept per batch would pin the allocator's memory between the decoder's
+    large blocks: memory grew with N)."""
+
+    NAMES = ("log_sum", "log_sum_sq", "total", "total_sq")
+
+    def __init__(self, n: int, ks: list[int]):
+        self.values = {name: np.empty(n) for name in self.NAMES}
+        self.at = {k: np.empty(n) for k in ks}
+
+    def keep(self, rows: np.ndarray, running: _Running) -> None:
+        for name in self.NAMES:
+            self.values[name][rows] = getattr(running, name).cpu().numpy()
+        for k in self.at:
+            self.at[k][rows] = running.at[k].cpu().numpy()
 
 
-def _result(parts, k: int, ks: list[int], decoder: str) -> LogLikelihoodResult:
-    n = sum(len(p.log_sum) for p in parts)
-    bound = _cat(parts, lambda p: p.log_sum) - math.log(k)
+def _result(sums: _Sums, k: int, ks: list[int], decoder: str) -> LogLikelihoodResult:
+    v = sums.values
+    n = len(v["log_sum"])
+    bound = v["log_sum"] - math.log(k)
     # mean w^2 / (mean w)^2 = K sum w^2 / (sum w)^2
-    ratio = np.exp(math.log(k) + _cat(parts, lambda p: p.log_sum_sq - 2 * p.log_sum))
+    ratio = np.exp(math.log(k) + v["log_sum_sq"] - 2 * v["log_sum"])
     per_example_stderr = np.sqrt(np.maximum(ratio - 1.0, 0.0) / k)
-    mean_log_w = _cat(parts, lambda p: p.total) / k
-    var_log_w = np.maximum(_cat(parts, lambda p: p.total_sq) / k - mean_log_w**2, 0.0)
+    mean_log_w = v["total"] / k
+    var_log_w = np.maximum(v["total_sq"] / k - mean_log_w**2, 0.0)
     ll_error = float(math.sqrt((per_example_stderr**2).sum()) / n)
-    elbo_error = (
-        float(math.sqrt((var_log_w * k / max(k - 1, 1) / k).sum()) / n) if k > 1 else math.nan
-    )
-    at = np.array([float(_cat(parts, lambda p, kk=kk: p.at[kk]).mean()) for kk in ks])
+    elbo_error = float(math.sqrt((var_log_w / max(k - 1, 1)).sum()) / n) if k > 1 else math.nan
+    at = np.array([float(sums.at[kk].mean()) for kk in ks])
     ll, elbo = float(bound.mean()), float(mean_log_w.mean())
     return LogLikelihoodResult(
         bound,
