@@ -4,13 +4,17 @@ a command runs, ``main`` handles both (temporaries removed, nothing left)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 
 def _stopped_while_starting(signum, frame):
+    # Exit at once: nothing is written before ``main`` runs, and an exception raised here
+    # could land inside a library's import and be swallowed there (the command then ran on).
     sys.stderr.write("error: stopped while starting; nothing was written\n")
-    raise SystemExit(128 + signum)
+    sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def run() -> None:
