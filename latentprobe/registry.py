@@ -147,36 +147,25 @@ def _run_probes(inputs, options, seed):
     )
 
 
-def _run_distortion(inputs, options, seed):
+def _decoding(inputs, seed) -> dict:
+    """What both decoder analyses take beside their own options."""
     s, decoder = inputs.stats, inputs.decoder
+    common = dict(prior=s.prior, seed=seed, decoder=decoder.description, **s.posterior)
+    return dict(mu=s.mu, logvar=s.logvar, x=inputs.x, log_p_x=decoder.log_likelihood, **common)
+
+
+def _run_distortion(inputs, options, seed):
     return dist.distortion(
-        s.mu,
-        s.logvar,
-        inputs.x,
-        decoder.log_likelihood,
-        prior=s.prior,
         draws_per_example=options.draws_per_example,
-        per_unit=options.per_unit and s.n_units <= options.unit_limit,
+        per_unit=options.per_unit and inputs.stats.n_units <= options.unit_limit,
         rows_per_call=options.rows_per_call,
-        seed=seed,
-        decoder=decoder.description,
-        **s.posterior,
+        **_decoding(inputs, seed),
     )
 
 
 def _run_log_likelihood(inputs, options, seed):
-    s, decoder = inputs.stats, inputs.decoder
     return ll.log_likelihood(
-        s.mu,
-        s.logvar,
-        inputs.x,
-        decoder.log_likelihood,
-        prior=s.prior,
-        samples=options.samples,
-        rows_per_call=options.rows_per_call,
-        seed=seed,
-        decoder=decoder.description,
-        **s.posterior,
+        samples=options.samples, rows_per_call=options.rows_per_call, **_decoding(inputs, seed)
     )
 
 
