@@ -104,15 +104,20 @@ def zoo_dataset(loaded: LoadedModel) -> str | None:
     )
 
 
-def load(model: ModelSpec, data_spec: DataSpec) -> tuple[LoadedModel, DataSource]:
-    """Load the checkpoint and open its data."""
-    loaded = checkpoints.load_model(
-        model.path,
+def load_checkpoint(model: ModelSpec, path=None) -> LoadedModel:
+    """The checkpoint at ``path`` (default ``model.path``), built as ``model`` says."""
+    return checkpoints.load_model(
+        model.path if path is None else path,
         arch=model.arch,
         arch_kwargs=model.arch_kwargs,
         trust_checkpoint=model.trust_checkpoint,
         state_dict_key=model.state_dict_key,
     )
+
+
+def load(model: ModelSpec, data_spec: DataSpec) -> tuple[LoadedModel, DataSource]:
+    """Load the checkpoint and open its data."""
+    loaded = load_checkpoint(model)
     if data_spec.spec is not None:  # the user's --data wins; the file's name is not read
         return loaded, data_spec.open()
     return loaded, data_spec.open(fallback=zoo_dataset(loaded))
@@ -242,13 +247,7 @@ def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance
         data_source = data_spec.open() if data_spec.spec else None
         if checkpoint is None:
             return _Sources(stats, data_source, None)
-        loaded = checkpoints.load_model(
-            checkpoint,
-            arch=model.arch,
-            arch_kwargs=model.arch_kwargs,
-            trust_checkpoint=model.trust_checkpoint,
-            state_dict_key=model.state_dict_key,
-        )
+        loaded = load_checkpoint(model, checkpoint)
         loaded.model.to(resolve_device(encoding.device))
         return _Sources(stats, data_source, loaded)
     model = dataclasses.replace(model, path=Path(source))
