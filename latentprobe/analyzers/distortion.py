@@ -134,9 +134,11 @@ def _generators(seed: int) -> dict[str, np.random.Generator]:
     return {name: np.random.default_rng(c) for name, c in zip(STREAMS, children, strict=True)}
 
 
-def batches(n: int, examples: int):
+def batches(x, n: int, examples: int):
+    """(row numbers, x of those rows as a tensor) for consecutive batches of examples."""
     for start in range(0, n, examples):
-        yield np.arange(start, min(n, start + examples))
+        rows = np.arange(start, min(n, start + examples))
+        yield rows, x[rows] if torch.is_tensor(x) else torch.as_tensor(np.asarray(x[rows]))
 
 
 def _score(log_p_x, x_rows, z, draws: int) -> torch.Tensor:
@@ -265,8 +267,7 @@ def distortion(
     s = draws_per_example
     examples = max(1, rows_per_call // s)
     parts = []
-    for rows in batches(n, examples):
-        x_rows = torch.as_tensor(np.asarray(x[rows]) if not torch.is_tensor(x) else x[rows])
+    for rows, x_rows in batches(x, n, examples):
         parts.append(_batch(q, x_rows, rows, s, log_p_x, rngs, rates, per_unit, n))
     return _result(parts, rates, s, d, decoder)
 

@@ -169,8 +169,7 @@ def log_likelihood(
     chunk = max(1, min(samples, rows_per_call))
     examples = max(1, rows_per_call // chunk)
     sums = _Sums(n, ks)
-    for rows in batches(n, examples):
-        x_rows = torch.as_tensor(np.asarray(x[rows]) if not torch.is_tensor(x) else x[rows])
+    for rows, x_rows in batches(x, n, examples):
         sums.keep(
             rows, _example_batch(q, x_rows, rows, samples, chunk, log_p_x, log_prior, rng, ks)
         )
