@@ -70,6 +70,41 @@ def test_categorical_in_both_layouts_against_a_loop():
     np.testing.assert_allclose(_score("categorical", channels_first, ids), expected)
 
 
+@pytest.mark.parametrize(
+    "text", ["bernoulli", "bernoulli-probs", "gaussian:0.3", "laplace:0.5", "gaussian-learned"]
+)
+def test_several_draws_per_example_score_each_row_against_its_own_example(text):
+    """Parameters for S draws per example (example-major) against x given once per example:
+    each row is scored against its example's x, as a brute-force loop over rows says."""
+    draws, rng = 3, np.random.default_rng(1)
+    x = X01 if text.startswith("bernoulli") else rng.normal(size=X01.shape)
+    raw = rng.normal(size=(4 * draws, 6))
+    params = torch.tensor(1 / (1 + np.exp(-raw)) if text == "bernoulli-probs" else raw)
+    if text == "gaussian-learned":
+        params = (params, torch.tensor(rng.normal(size=(4 * draws, 6))))
+    per_row = Likelihood.parse(text).score(params, torch.as_tensor(x), draws).numpy()
+    for row in range(4 * draws):
+        one = params[0][row : row + 1], params[1][row : row + 1]
+        alone = one if text == "gaussian-learned" else params[row : row + 1]
+        expected = _score(text, alone, x[row // draws : row // draws + 1])
+        np.testing.assert_allclose(per_row[row], expected[0], rtol=1e-12)
+
+
+def test_float32_bernoulli_logits_within_the_stated_rounding_bound():
+    """A float32 decoder: within F * 6e-8 * sum |x l| of the float64 log-pmf (the bound of
+    _bernoulli_logits' docstring), here 784 pixels and 50 draws of 2 examples."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(scale=4.0, size=(100, 784))
+    x = (rng.random((2, 784)) < 0.3).astype(np.float64)
+    exact = Likelihood("bernoulli").score(torch.tensor(logits), torch.tensor(x), 50).numpy()
+    low = Likelihood("bernoulli").score(
+        torch.tensor(logits, dtype=torch.float32), torch.tensor(x, dtype=torch.float32), 50
+    )
+    magnitudes = np.abs(logits * np.repeat(x, 50, axis=0)) + np.logaddexp(0, logits)
+    bound = 784 * 6e-8 * magnitudes.sum(1)
+    assert np.all(np.abs(low.numpy() - exact) <= bound)
+
+
 def test_a_flat_decoder_output_is_reshaped_to_x_and_a_wrong_size_refused():
     x = X01.reshape(4, 1, 2, 3)
     flat = _score("bernoulli", torch.tensor(PARAMS), x)
