@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import shlex
-import signal
 import sys
-import threading
-import warnings
 from pathlib import Path
 
 import click
 
 from latentprobe import adapters, checkpoints, data, decoders, workflow
 from latentprobe.atomic import check_output_path
-from latentprobe.errors import LatentprobeError
 from latentprobe.extraction import EncodeOptions
 from latentprobe.outputs.plots import plots_folder, write_plots
 from latentprobe.outputs.summary import summary
@@ -23,6 +17,8 @@ from latentprobe.registry import ANALYSES
 from latentprobe.verdict import Thresholds
 from latentprobe.version import __version__
 
+from . import reports
+from .handling import handle_errors
 from .options import (
     ANALYSIS_SETTINGS,
     THRESHOLDS,
@@ -33,49 +29,6 @@ from .options import (
     selection_options,
     settings_options,
 )
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {' '.join(str(message).split())}", err=True)
-
-
-def _terminate(signum, frame):
-    click.echo(f"error: stopped by {signal.Signals(signum).name}; no output was written", err=True)
-    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporaries are removed
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds():
-    """While a command runs, SIGTERM raises SystemExit (exit 143) so that cleanup runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def handle_errors(command):
-    """Turn a LatentprobeError into one line on stderr and its exit code (unless --debug)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            with warnings.catch_warnings(), _sigterm_unwinds():
-                warnings.showwarning = _one_line_warning
-                return command(*args, **kwargs)
-        except LatentprobeError as e:
-            if kwargs.get("debug"):
-                raise
-            click.echo(f"error: {' '.join(str(e).split())}", err=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("error: interrupted (Ctrl-C); no output was written", err=True)
-            sys.exit(128 + signal.SIGINT)
-
-    return wrapper
 
 
 def _model(path, p: dict) -> workflow.ModelSpec:
@@ -220,3 +173,7 @@ def formats():
     click.echo("Data sources (--data):")
     for name, description in data.SOURCES.items():
         click.echo(f"  {name:18} {description}")
+
+
+for _command in reports.COMMANDS:
+    main.add_command(_command)

@@ -85,7 +85,8 @@ class Analysis:
     analysis to run (it is left out by default without them, an error when asked for by
     name), ``uses`` are used when present. ``vote(result, thresholds)`` and
     ``review(result, draft_verdict)`` feed the verdict; ``summary(result)`` gives lines,
-    ``columns`` the per-unit table, ``figures(result, unit_status)`` named drawers.
+    ``estimates(result)`` the headline figures (``Estimate``) of the tables that compare
+    reports, ``columns`` the per-unit table, ``figures(result, unit_status)`` named drawers.
     """
 
     description: str
@@ -97,6 +98,7 @@ class Analysis:
     vote: Callable | None = None
     review: Callable | None = None
     summary: Callable | None = None
+    estimates: Callable | None = None
     columns: tuple[Column, ...] = ()
     figures: Callable | None = None
 
@@ -190,6 +192,7 @@ ANALYSES: dict[str, Analysis] = {
         vote=kl.vote,
         review=kl.review,
         summary=kl.summary_lines,
+        estimates=kl.estimates,
         columns=(Column("kl", "KL", "per_unit_rate", "KL to the prior (nats)", "sum"),),
         figures=kl.figures,
     ),
@@ -201,6 +204,7 @@ ANALYSES: dict[str, Analysis] = {
         vote=mi.vote,
         review=mi.review,
         summary=mi.summary_lines,
+        estimates=mi.estimates,
         columns=(Column("mi", "I(x;z_i)", "per_unit_mi", "I(x;z_i) (nats)", "sum"),),
     ),
     "probes": Analysis(
@@ -213,6 +217,7 @@ ANALYSES: dict[str, Analysis] = {
         uses=("x",),
         review=pr.review,
         summary=pr.summary_lines,
+        estimates=pr.estimates,
         figures=pr.figures,
     ),
     "distortion": Analysis(
@@ -225,6 +230,7 @@ ANALYSES: dict[str, Analysis] = {
         vote=dist.vote,
         review=dist.review,
         summary=dist.summary_lines,
+        estimates=dist.estimates,
         columns=(
             Column("reliance", "reliance", "per_unit_reliance", "decoder reliance on z_i (nats)"),
         ),
@@ -237,6 +243,7 @@ ANALYSES: dict[str, Analysis] = {
         ll.LogLikelihoodResult,
         needs=("x", "decoder"),
         summary=ll.summary_lines,
+        estimates=ll.estimates,
     ),
 }
 

@@ -322,7 +322,7 @@ def analyze_source(
     if read.data is not None and _inputs_used(stats, decoder, only, skip):
         x = collect_inputs(read.data, stats.n_examples)
     with shown(progress):
-        return analyze(
+        report = analyze(
             stats,
             only=only,
             skip=skip,
@@ -332,3 +332,7 @@ def analyze_source(
             x=x,
             decoder=decoder,
         )
+    command = (provenance or {}).get("command_line")
+    if command is None:
+        return report
+    return dataclasses.replace(report, provenance={**report.provenance, "command_line": command})

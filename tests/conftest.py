@@ -27,3 +27,27 @@ def data_npz(tmp_path) -> Path:
 @pytest.fixture(autouse=True)
 def _run_in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+
+
+#: Cheaper settings for the fixtures' reports (the tests of report outputs read them).
+def _report_options():
+    from latentprobe.analyzers.log_likelihood import LogLikelihoodOptions
+    from latentprobe.analyzers.probes import ProbesOptions
+
+    probes = ProbesOptions(mlp=False, mdl=False, per_unit=False, permutations=99)
+    return {"probes": probes, "log_likelihood": LogLikelihoodOptions(samples=100)}
+
+
+@pytest.fixture(scope="session")
+def fixture_reports(tmp_path_factory) -> dict[str, Path]:
+    """The healthy, partial and collapsed fixtures analysed once per session (every
+    analysis, the decoder's included), as report files by name."""
+    from latentprobe import workflow
+
+    folder = tmp_path_factory.mktemp("reports")
+    paths = {}
+    for name in ("healthy", "partial", "collapsed"):
+        source = FIXTURES / f"{name}.pt"
+        report = workflow.analyze_source(source, options=_report_options())
+        paths[name] = report.write(folder / f"{name}.report.h5")
+    return paths

@@ -28,7 +28,7 @@ from ..options import Options, option
 from ..types import Prior
 from ..verdict import Evidence, Review, Thresholds, Verdict
 from .intervals import Z95, paired_stderr
-from .result import Result, quantity
+from .result import Estimate, Result, quantity
 
 #: Decoder rows (examples x draws) per call: bounds the memory of a call whatever N is.
 ROWS_PER_CALL = 4096
@@ -377,3 +377,12 @@ def summary_lines(result: DistortionResult) -> list[str]:
             "--unit-reliance-limit)"
         )
     return lines
+
+
+def estimates(result: DistortionResult) -> list[Estimate]:
+    r = result
+    return [
+        Estimate.normal("distortion", "distortion D", r.distortion, r.distortion_stderr),
+        Estimate.normal("elbo", "ELBO", r.elbo, r.elbo_stderr),
+        Estimate.normal("reliance", "decoder reliance", r.reliance, r.reliance_stderr),
+    ]

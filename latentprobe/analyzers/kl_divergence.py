@@ -22,7 +22,7 @@ from ..options import Options, option
 from ..types import Prior
 from ..verdict import STATUS_COLOURS, Evidence, Review, Thresholds, Verdict
 from .intervals import paired_stderr
-from .result import Result, quantity
+from .result import Estimate, Result, quantity
 
 SMALLEST_EDGE = 1e-6
 BINS_PER_DECADE = 4
@@ -265,3 +265,7 @@ def draw_histogram(fig, result: KLDivergenceResult, unit_status: tuple[str, ...]
     ax.set_ylabel("examples")
     ax.set_title("Per-unit KL to the prior")
     ax.legend()
+
+
+def estimates(result: KLDivergenceResult) -> list[Estimate]:
+    return [Estimate.normal("rate", "rate R", result.total_rate, result.total_rate_stderr)]

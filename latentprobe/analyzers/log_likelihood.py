@@ -31,7 +31,7 @@ from ..options import Options, option
 from ..types import Prior
 from .distortion import ROWS_PER_CALL, batches
 from .intervals import Z95
-from .result import Result, quantity
+from .result import Estimate, Result, quantity
 
 
 @dataclass(frozen=True)
@@ -232,4 +232,12 @@ def summary_lines(result: LogLikelihoodResult) -> list[str]:
         f" nats (IWAE, K = {k:,}; NLL {fmt(result.nll)} nats), "
         f"{fmt(result.gap)} nats above the ELBO; effective samples "
         f"{result.effective_samples:,.0f} of {k:,}",
+    ]
+
+
+def estimates(result: LogLikelihoodResult) -> list[Estimate]:
+    r = result
+    return [
+        Estimate.normal("nll", f"NLL (K = {r.samples:,})", r.nll, r.log_likelihood_stderr),
+        Estimate.normal("iwae_gap", "IWAE - ELBO", r.gap, r.gap_stderr),
     ]

@@ -25,7 +25,7 @@ from ..options import Options, option
 from ..types import Prior
 from ..verdict import Evidence, Review, Thresholds, Verdict
 from .intervals import Z95, normal_interval, paired_stderr
-from .result import Result, quantity
+from .result import Estimate, Result, quantity
 
 CEILING_MARGIN = 0.5
 
@@ -633,3 +633,12 @@ def _points_text(r: MutualInformationResult) -> str:
 def _with_error(value: float, stderr: float) -> str:
     """``value`` alone when it is exact (stderr 0), else ``value +- stderr``."""
     return fmt(value) if stderr == 0 else f"{fmt(value)} +- {fmt(stderr)}"
+
+
+def estimates(result: MutualInformationResult) -> list[Estimate]:
+    r = result
+    return [
+        Estimate("mi", "I(x;z)", r.nats, r.stderr, r.ci95_low, r.ci95_high),
+        Estimate.normal("marginal_kl", "KL(q(z)||p(z))", r.marginal_kl, r.marginal_kl_stderr),
+        Estimate.normal("tc", "TC", r.total_correlation, r.total_correlation_stderr),
+    ]

@@ -12,8 +12,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
+from dataclasses import dataclass
 
 import numpy as np
+
+from .intervals import Z95
 
 PER = ("model", "unit", "example")
 
@@ -64,3 +67,31 @@ def field_kinds(result_type: type) -> dict[str, str]:
 def nested_type(result_type: type, name: str) -> type:
     """The Result class held by a ``results`` field (``dict[str, SomeResult]``)."""
     return typing.get_args(typing.get_type_hints(result_type)[name])[1]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A headline figure of an analysis, as the tables that compare reports show it: the
+    value, its standard error (0 when exact, NaN when none is known), the 95% interval and
+    the units (``nats``, or empty for accuracies and counts)."""
+
+    key: str
+    title: str
+    value: float
+    stderr: float
+    low: float
+    high: float
+    units: str = "nats"
+
+    @classmethod
+    def normal(cls, key: str, title: str, value, stderr, units: str = "nats") -> Estimate:
+        """value +- 1.96 standard errors."""
+        value, stderr = float(value), float(stderr)
+        return cls(key, title, value, stderr, value - Z95 * stderr, value + Z95 * stderr, units)
+
+    @classmethod
+    def interval(cls, key: str, title: str, value, low, high, units: str = "") -> Estimate:
+        """An estimate with its own 95% interval (a Wilson interval, or one moved into the
+        estimand's range); the standard error is read off its half-width."""
+        low, high = float(low), float(high)
+        return cls(key, title, float(value), (high - low) / (2 * Z95), low, high, units)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..formatting import fmt
 from ..registry import ANALYSES
 from ..types import FAMILIES
@@ -136,6 +138,33 @@ def _prior_line(report) -> list[str]:
     if source == "standard normal (default)":
         return [f"prior: {what} (the model defines none that latentprobe recognises)"]
     return [f"prior: {what} instead of the model's own, which cannot be used: {source}"]
+
+
+def _changed(given: dict, defaults: dict) -> list[str]:
+    return [f"{k}={given[k]}" for k in given if k in defaults and given[k] != defaults[k]]
+
+
+def provenance_lines(report) -> list[str]:
+    """Which latentprobe wrote the report, when, with which command, options and seed (the
+    options and thresholds that differ from the defaults of this version)."""
+    p = report.provenance
+    lines = [
+        f"written by latentprobe {p.get('latentprobe_version', '(unknown version)')} on "
+        f"{p.get('created_utc', '(unknown date)')} (torch {p.get('torch_version', '?')}, "
+        f"numpy {p.get('numpy_version', '?')}); seed {p.get('seed', '?')}"
+    ]
+    if p.get("command_line"):
+        lines.append(f"command: {p['command_line']}")
+    changed = []
+    for name, given in (p.get("options") or {}).items():
+        if name in ANALYSES and isinstance(given, dict):
+            defaults = dataclasses.asdict(ANALYSES[name].options_type())
+            changed += [f"{name}.{c}" for c in _changed(given, defaults)]
+    thresholds = p.get("thresholds") or {}
+    changed += _changed(thresholds, dataclasses.asdict(Thresholds()))
+    analyses = ", ".join(p.get("analyses") or report.results)
+    lines.append(f"analyses: {analyses}; options: {', '.join(changed) or 'the defaults'}")
+    return lines
 
 
 def summary(report, source: str) -> str:

@@ -16,7 +16,7 @@ Voita & Titov 2020, Holm 1979).
 """
 
 from .options import DEFAULTS, ProbesOptions
-from .present import figures, review, summary_lines
+from .present import estimates, figures, review, summary_lines
 from .result import ProbeSetResult, ProbesResult
 from .run import probe_label_set, probes
 
@@ -25,6 +25,7 @@ __all__ = [
     "ProbeSetResult",
     "ProbesOptions",
     "ProbesResult",
+    "estimates",
     "figures",
     "probe_label_set",
     "probes",

@@ -11,6 +11,7 @@ import numpy as np
 
 from ...formatting import fmt
 from ...verdict import Review, Verdict
+from ..result import Estimate
 from .result import ProbeSetResult, ProbesResult
 
 ALPHA = 0.05
@@ -128,3 +129,21 @@ def figures(result: ProbesResult, unit_status: tuple[str, ...]) -> dict[str, Cal
         for name, r in result.label_sets.items()
         if not r.skipped and np.isfinite(r.per_unit_accuracy).all()
     }
+
+
+def estimates(result: ProbesResult) -> list[Estimate]:
+    """The sample probe's held-out accuracy (R^2 for regression) per label set probed, with
+    its 95% interval, and chance beside it."""
+    found = []
+    for name, r in result.label_sets.items():
+        if r.skipped:
+            continue
+        score = "R^2" if r.task == "regression" else "accuracy"
+        low, high = r.accuracy_ci95 if len(r.accuracy_ci95) == 2 else (math.nan, math.nan)
+        found.append(
+            Estimate.interval(f"accuracy[{name}]", f"{score} ({name})", r.accuracy, low, high)
+        )
+        found.append(
+            Estimate(f"chance[{name}]", f"chance ({name})", r.chance, 0.0, r.chance, r.chance, "")
+        )
+    return found

@@ -1,0 +1,110 @@
+"""Commands on written reports: ``show``, ``compare`` and ``export`` (nothing is recomputed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from latentprobe.atomic import atomic_path, check_output_path
+from latentprobe.errors import OptionsError
+from latentprobe.outputs import tables
+from latentprobe.outputs.summary import provenance_lines, summary
+from latentprobe.report import Report
+
+from .handling import handle_errors
+
+TABLES = {
+    "model": lambda path, report: tables.model_table([(model_name(path), report)]),
+    "units": lambda path, report: tables.unit_table(report),
+    "probes": lambda path, report: tables.probe_table(report),
+}
+REPORT = click.Path(dir_okay=False)
+
+
+def model_name(path) -> str:
+    """A report's name in tables: its file name without ``.report.h5`` (or its suffix)."""
+    name = Path(path).name
+    for suffix in (".report.h5", ".h5", ".hdf5"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _emit(text: str, output, force: bool) -> None:
+    """Print, or write atomically to ``output``."""
+    if output is None:
+        click.echo(text)
+        return
+    with atomic_path(output, force=force) as temp:
+        Path(temp).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+@click.command("show")
+@click.argument("report", type=REPORT)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON document instead.")
+@handle_errors
+def show_command(report, as_json):
+    """Print the summary of REPORT without recomputing, and what produced it."""
+    read = Report.read(report)
+    if as_json:
+        click.echo(json.dumps({**read.to_dict(), "provenance": read.provenance}, indent=2))
+        return
+    click.echo(summary(read, report))
+    click.echo("")
+    click.echo("\n".join(provenance_lines(read)))
+
+
+def _names(reports, names: str | None) -> list[str]:
+    if names is None:
+        return [model_name(r) for r in reports]
+    given = [n.strip() for n in names.split(",")]
+    if len(given) != len(reports) or not all(given):
+        raise OptionsError(
+            f"--names gives {len(given)} names for {len(reports)} reports; give one per report"
+        )
+    return given
+
+
+FORMAT = click.Choice(tables.FORMATS)
+
+
+@click.command("compare")
+@click.argument("reports", nargs=-1, required=True, type=REPORT)
+@click.option("--format", "format_", type=FORMAT, default="text", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--names", help="Comma-separated names for the reports [default: file names].")
+@click.option("-o", "--output", type=click.Path(), help="Write the table here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@handle_errors
+def compare_command(reports, format_, as_json, names, output, force):
+    """Put models side by side: verdict, unit counts and every estimate with its interval;
+    figures that differ from the first report's beyond the intervals are marked."""
+    if output:
+        check_output_path(output, force=force)
+    read = [Report.read(r) for r in reports]
+    table = tables.model_table(list(zip(_names(reports, names), read, strict=True)))
+    format_ = "json" if as_json else format_
+    text = tables.render(tables.transpose(table) if format_ == "text" else table, format_)
+    _emit(text, output, force)
+
+
+@click.command("export")
+@click.argument("report", type=REPORT)
+@click.option("--format", "format_", type=FORMAT, default="markdown", show_default=True)
+@click.option("--table", type=click.Choice(list(TABLES)), default="model", show_default=True)
+@click.option("-o", "--output", type=click.Path(), help="Write here instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@handle_errors
+def export_command(report, format_, table, output, force):
+    """Write a table of REPORT for a paper (LaTeX with booktabs), a README (markdown), a
+    spreadsheet (CSV) or a program (JSON)."""
+    if output:
+        check_output_path(output, force=force)
+    built = TABLES[table](report, Report.read(report))
+    _emit(tables.render(built, format_), output, force)
+
+
+COMMANDS = (show_command, compare_command, export_command)
