@@ -76,10 +76,15 @@ FORMAT = click.Choice(tables.FORMATS)
 @click.option("--format", "format_", type=FORMAT, default="text", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--names", help="Comma-separated names for the reports [default: file names].")
+@click.option(
+    "--rows",
+    type=click.Choice(["models", "figures"]),
+    help="One row per model or per figure [default: figures on a terminal (text), else models].",
+)
 @click.option("-o", "--output", type=click.Path(), help="Write the table here.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @handle_errors
-def compare_command(reports, format_, as_json, names, output, force):
+def compare_command(reports, format_, as_json, names, rows, output, force):
     """Put models side by side: verdict, unit counts and every estimate with its interval;
     figures that differ from the first report's beyond the intervals are marked."""
     if output:
@@ -87,7 +92,8 @@ def compare_command(reports, format_, as_json, names, output, force):
     read = [Report.read(r) for r in reports]
     table = tables.model_table(list(zip(_names(reports, names), read, strict=True)))
     format_ = "json" if as_json else format_
-    text = tables.render(tables.transpose(table) if format_ == "text" else table, format_)
+    by_figure = rows == "figures" or (rows is None and format_ == "text")
+    text = tables.render(tables.transpose(table) if by_figure else table, format_)
     _emit(text, output, force)
 
 

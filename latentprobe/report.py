@@ -60,6 +60,44 @@ class Report:
 
         return report_json(self)
 
+    def summary(self, source: str = "report") -> str:
+        """The summary ``latentprobe analyze`` prints (``source`` names the model in it)."""
+        from .outputs.summary import summary
+
+        return summary(self, source)
+
+    @property
+    def per_unit(self):
+        """One row per unit (index ``unit``): its status and every per-unit column, with
+        ``<column>_stderr`` and the 95% interval's ends where the analysis gives an error;
+        a pandas DataFrame (``pip install 'latentprobe[pandas]'``)."""
+        try:
+            import pandas
+        except ImportError as e:
+            raise ImportError(
+                "Report.per_unit needs pandas: pip install 'latentprobe[pandas]'"
+            ) from e
+        from .outputs import tables
+
+        table = tables.unit_table(self)
+        frame = pandas.DataFrame(tables.flat_rows(table), columns=tables.flat_columns(table))
+        return frame.set_index("unit")
+
+    def compare(self, *others: Report, names=None):
+        """The table of ``latentprobe compare`` (``outputs.tables.Table``; ``.render(format)``)
+        with this report first; ``names`` default to model 1, model 2, ..."""
+        from .outputs import tables
+
+        reports = [self, *others]
+        names = (
+            list(names) if names is not None else [f"model {i + 1}" for i in range(len(reports))]
+        )
+        if len(names) != len(reports):
+            raise OptionsError(
+                f"{len(names)} names for {len(reports)} reports; give one per report"
+            )
+        return tables.model_table(list(zip(names, reports, strict=True)))
+
 
 def _options(given: Mapping | None, names) -> dict:
     given = dict(given or {})

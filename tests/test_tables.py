@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from latentprobe.cli.main import main
 
 from latentprobe.analyzers.result import Estimate
+from latentprobe.errors import OptionsError
 from latentprobe.outputs import tables
 from latentprobe.report import Report
 
@@ -231,3 +232,22 @@ def test_show_refuses_a_stats_file_in_one_line(tmp_path):
     write_stats(stats, tmp_path / "s.stats.h5")
     out = CliRunner().invoke(main, ["show", str(tmp_path / "s.stats.h5")])
     assert out.exit_code == 8 and "not a report" in out.output and out.output.count("\n") == 1
+
+
+def test_report_per_unit_is_a_dataframe_of_the_reports_arrays(reports):
+    _, partial = reports[1]
+    frame = partial.per_unit
+    assert list(frame.index) == list(range(16)) and frame.index.name == "unit"
+    assert list(frame["status"]) == list(partial.verdict.unit_status)
+    mi = partial.results["mutual_information"]
+    assert frame["mi"].tolist() == mi.per_unit_mi.tolist()
+    assert frame["mi_stderr"].tolist() == mi.per_unit_mi_stderr.tolist()
+    assert frame["var_of_means"].tolist() == partial.results["active_units"].var_of_means.tolist()
+
+
+def test_report_compare_needs_a_name_per_report(reports):
+    (_, healthy), (_, partial) = reports[:2]
+    table = healthy.compare(partial)
+    assert [r["model"] for r in table.rows] == ["model 1", "model 2"]
+    with pytest.raises(OptionsError, match="one per report"):
+        healthy.compare(partial, names=["a"])

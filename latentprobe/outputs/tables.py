@@ -341,39 +341,56 @@ def _latex(table: Table) -> str:
     return "\n".join(lines)
 
 
-def _csv_header(table: Table) -> list[str]:
-    header = []
+def _expanded(table: Table) -> set[str]:
+    """The keys of the columns that hold estimates (four columns each, flattened)."""
+    return {k for k, _ in table.columns if any(isinstance(r.get(k), Estimate) for r in table.rows)}
+
+
+def flat_columns(table: Table) -> list[str]:
+    """Column names with every estimate's value, stderr and interval ends as columns."""
+    spread = _expanded(table)
+    names = []
     for key, _ in table.columns:
-        if any(isinstance(r.get(key), Estimate) for r in table.rows):
-            header += [key, f"{key}_stderr", f"{key}_ci95_low", f"{key}_ci95_high"]
-        else:
-            header.append(key)
-    return header
+        names += list(flat_columns_of(key)) if key in spread else [key]
+    return names
+
+
+def flat_rows(table: Table) -> list[dict]:
+    """The rows with each estimate spread over the four columns of ``flat_columns``
+    (None where a row has no value)."""
+    spread, rows = _expanded(table), []
+    for row in table.rows:
+        flat = {}
+        for key, _ in table.columns:
+            cell = row.get(key)
+            if key not in spread:
+                flat[key] = cell
+                continue
+            parts = (cell.value, cell.stderr, cell.low, cell.high) if cell else (None,) * 4
+            flat.update(zip(flat_columns_of(key), parts, strict=True))
+        rows.append(flat)
+    return rows
+
+
+def flat_columns_of(key: str) -> tuple[str, ...]:
+    return (key, f"{key}_stderr", f"{key}_ci95_low", f"{key}_ci95_high")
 
 
 def _csv_value(cell) -> str:
     if cell is None:
         return ""
     if isinstance(cell, float):
-        return repr(cell) if math.isfinite(cell) else ("nan" if math.isnan(cell) else repr(cell))
+        return repr(cell)
     return str(cell)
 
 
 def _csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = _csv_header(table)
-    writer.writerow(header)
-    for row in table.rows:
-        cells = []
-        for key, _ in table.columns:
-            cell = row.get(key)
-            if f"{key}_stderr" in header:
-                parts = (cell.value, cell.stderr, cell.low, cell.high) if cell else (None,) * 4
-                cells += [_csv_value(p) for p in parts]
-            else:
-                cells.append(_csv_value(cell))
-        writer.writerow(cells)
+    columns = flat_columns(table)
+    writer.writerow(columns)
+    for row in flat_rows(table):
+        writer.writerow([_csv_value(row[c]) for c in columns])
     return out.getvalue()
 
 
