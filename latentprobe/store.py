@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from . import memory
-from .analyzers.result import field_kinds, nested_type
+from .analyzers.result import dimension_names, field_kinds, nested_type
 from .atomic import atomic_path, reserve
 from .errors import DataError, OptionsError, PosteriorError, PriorError, StatsFileError
 from .hdf5 import damage_as, declared_bytes, refuse_crashing, refuse_foreign
@@ -246,6 +246,7 @@ class StatsWriter:
             column.flush()
         self.file.require_group(ENCODER).attrs["family"] = self.family
         write_prior(self.file.require_group(PRIOR), prior)
+        _stats_dimensions(self.file)
         write_root_attrs(self.file, provenance, kind)
 
 
@@ -337,6 +338,57 @@ def read_stats(path) -> EncoderStats:
         return _read_stats(f, path)
 
 
+# --------------------------------------------------------------------------- dimensions
+
+#: What each dimension of the files indexes (its scale, a root dataset 0..size-1, says so).
+DIMENSIONS = {
+    "example": "example (row of the data), 0..N-1",
+    "unit": "latent unit, 0..D-1 (flattened in C order for a (C, H, W) latent)",
+    "unit_column": "column of a Cholesky factor (a latent unit)",
+    "prior_component": "component of the prior mixture",
+    "prior_unit": "unit of a prior component (1 when shared by every unit)",
+    "kl_bin": "bin of the per-example KL histogram",
+    "kl_edge": "edge of the KL histogram's bins",
+    "iwae_checkpoint": "number of importance samples of the convergence table",
+}
+
+
+def _scale(f: h5py.File, name: str, size: int) -> h5py.Dataset:
+    """The root dimension scale ``name`` of ``size`` entries (made when missing; a name
+    taken at another size gets the size appended)."""
+    if name in f and f[name].shape != (size,):
+        name = f"{name}_{size}"
+    if name not in f:
+        f[name] = np.arange(size, dtype=np.int64)
+        f[name].make_scale(name)
+        base = name.rsplit("_", 1)[0] if name not in DIMENSIONS else name
+        f[name].attrs["long_name"] = DIMENSIONS.get(base, f"axis {name}")
+    return f[name]
+
+
+def attach_dimensions(ds: h5py.Dataset, names: tuple[str, ...]) -> None:
+    """Name each axis of ``ds`` by a root dimension scale (netCDF-4 readers and xarray see
+    named dimensions)."""
+    for axis, (name, size) in enumerate(zip(names, ds.shape, strict=True)):
+        ds.dims[axis].attach_scale(_scale(ds.file, name, size))
+
+
+def _stats_dimensions(f: h5py.File) -> None:
+    layout = {
+        MU: ("example", "unit"),
+        LOGVAR: ("example", "unit"),
+        SCALE_TRIL: ("example", "unit", "unit_column"),
+        f"{PRIOR}/weights": ("prior_component",),
+        f"{PRIOR}/means": ("prior_component", "prior_unit"),
+        f"{PRIOR}/logvars": ("prior_component", "prior_unit"),
+    }
+    for path, names in layout.items():
+        if path in f:
+            attach_dimensions(f[path], names)
+    for name, ds in f.get(LABELS, {}).items():
+        attach_dimensions(ds, ("example", *(f"label_{name}_axis{i}" for i in range(1, ds.ndim))))
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -350,6 +402,7 @@ def _write_field(group: h5py.Group, f: dataclasses.Field, value, kind: str) -> N
     if kind == "array":
         group.create_dataset(f.name, data=value)
         _describe(group[f.name].attrs, "", f.metadata)
+        attach_dimensions(group[f.name], dimension_names(f, np.ndim(value)))
         return
     if kind == "results":
         sub = group.create_group(f.name)
@@ -434,6 +487,7 @@ def write_verdict(group: h5py.Group, verdict: Verdict, rule: str) -> None:
     group.attrs["decoder_uses_z"] = json.dumps(verdict.decoder_uses_z)
     group.attrs["rule"] = rule
     group["unit_status"] = np.array(verdict.unit_status, dtype=h5py.string_dtype())
+    attach_dimensions(group["unit_status"], ("unit",))
 
 
 def _agreement(group: h5py.Group, version: int) -> dict:

@@ -60,8 +60,11 @@ class KLDivergenceResult(Result):
     histogram_edges: np.ndarray = quantity(
         "shared bin edges: [0, 1e-6), then 4 log-spaced bins per decade (last edge inf beyond 1e9)",
         "nats",
+        dims=("kl_edge",),
     )
-    histogram_counts: np.ndarray = quantity("examples per bin, one row per unit")
+    histogram_counts: np.ndarray = quantity(
+        "examples per bin, one row per unit", dims=("unit", "kl_bin")
+    )
     exact: bool = quantity("closed form (Gaussian prior) rather than Monte Carlo")
     smallest_logvar: float = quantity(
         "smallest log-variance over every example and unit", default=math.nan

@@ -72,8 +72,12 @@ class LogLikelihoodResult(Result):
         "nats",
     )
     samples: int = quantity("importance samples K per example")
-    samples_at: np.ndarray = quantity("K values of the convergence table: 1, 10, 100, ..., K")
-    log_likelihood_at: np.ndarray = quantity("mean L_k at each of samples_at", "nats")
+    samples_at: np.ndarray = quantity(
+        "K values of the convergence table: 1, 10, 100, ..., K", dims=("iwae_checkpoint",)
+    )
+    log_likelihood_at: np.ndarray = quantity(
+        "mean L_k at each of samples_at", "nats", dims=("iwae_checkpoint",)
+    )
     effective_samples: float = quantity("mean over examples of (sum w)^2 / sum w^2 (out of K)")
     decoder: str = quantity("how log p(x|z) was computed (the decoder convention)")
 

@@ -21,17 +21,33 @@ from .intervals import Z95
 PER = ("model", "unit", "example")
 
 
-def quantity(description: str, units: str = "", *, per: str = "model", **kwargs):
+def quantity(description: str, units: str = "", *, per: str = "model", dims=None, **kwargs):
     """A result field documented in the report.
 
     ``per``: ``model`` (one value), ``unit`` (an array with one entry per latent unit, a
     column of the per-unit table) or ``example`` (an array with one row per example: kept in
-    the HDF5 report, left out of the JSON document).
+    the HDF5 report, left out of the JSON document). ``dims`` names an array's axes in the
+    report (its HDF5 dimension scales, so xarray sees named dimensions); by default
+    ``("unit",)`` or ``("example",)`` from ``per``, and ``(name, "unit")`` for a 2-D array.
     """
     if per not in PER:
         raise ValueError(f"per must be one of {PER}, got {per!r}")
     metadata = {"description": description, "units": units, "per": per}
+    if dims is not None:
+        metadata["dims"] = tuple(dims)
     return dataclasses.field(metadata=metadata, **kwargs)
+
+
+def dimension_names(field: dataclasses.Field, ndim: int) -> tuple[str, ...]:
+    """The names of an array field's axes: declared ``dims``, else from ``per`` (a second
+    axis being the units), else ``<field>_axis<i>``."""
+    declared = field.metadata.get("dims")
+    if declared is not None and len(declared) == ndim:
+        return tuple(declared)
+    per = field.metadata.get("per", "model")
+    first = (per,) if per in ("unit", "example") else ()
+    names = [*first, "unit"][:ndim] if first and ndim <= 2 else list(first)
+    return tuple(names) + tuple(f"{field.name}_axis{i}" for i in range(len(names), ndim))
 
 
 class Result:
