@@ -226,7 +226,8 @@ class StatsWriter:
 
     def append(self, mu: np.ndarray, logvar: np.ndarray, labels: dict, scale_tril=None) -> None:
         extra = 0 if scale_tril is None else scale_tril[:1].nbytes
-        self._open(mu[:1].nbytes + logvar[:1].nbytes + extra + 8 * len(labels))
+        scale = 8  # the example dimension's scale: one int64 per row
+        self._open(mu[:1].nbytes + logvar[:1].nbytes + extra + 8 * len(labels) + scale)
         self._append(MU, mu, MU_DESCRIPTION)
         self._append(LOGVAR, logvar, LOGVAR_DESCRIPTION)
         if scale_tril is not None:
@@ -540,6 +541,7 @@ def write_report_file(path, stats, results: dict, verdict, provenance, *, force=
     arrays = [stats.mu, stats.logvar, *stats.labels.values()]
     arrays += [] if stats.scale_tril is None else [stats.scale_tril]
     nbytes = sum(a.nbytes for a in arrays) + sum(_nbytes(r) for _, r in results.values())
+    nbytes += 8 * (stats.n_examples + stats.n_units)  # the dimension scales
     with atomic_path(path, force=force) as temp, reserved_file(temp, Path(path), nbytes) as f:
         _write_stats(StatsWriter(f), stats, kind=REPORT_FORMAT)
         for name, (description, result) in results.items():

@@ -39,13 +39,23 @@ def _contents(path: Path) -> dict:
     """Every dataset and attribute of the file, provenance times left out."""
     out = {}
     with h5py.File(path) as f:
-        f.visititems(lambda name, obj: out.update(_item(name, obj)))
+        f.visititems(lambda name, obj: out.update(_item(f, name, obj)))
         out.update({f"/@{k}": v for k, v in f.attrs.items() if k not in TIMES})
     return out
 
 
-def _item(name: str, obj) -> dict:
-    found = {f"{name}@{k}": v for k, v in obj.attrs.items()}
+def _named(f: h5py.File, key: str, value):
+    """Object references (the dimension scales' attributes) as the names they point to:
+    references hold addresses within their own file."""
+    if key == "DIMENSION_LIST":
+        return [[f[ref].name for ref in refs] for refs in value]
+    if key == "REFERENCE_LIST":
+        return sorted((f[entry[0]].name, int(entry[1])) for entry in value)
+    return value
+
+
+def _item(f: h5py.File, name: str, obj) -> dict:
+    found = {f"{name}@{k}": _named(f, k, v) for k, v in obj.attrs.items()}
     if isinstance(obj, h5py.Dataset):
         found[name] = obj[()]
     return found
