@@ -9,7 +9,7 @@ import click
 
 from latentprobe.atomic import atomic_path, check_output_path
 from latentprobe.errors import OptionsError
-from latentprobe.outputs import tables
+from latentprobe.outputs import plots, tables
 from latentprobe.outputs.summary import provenance_lines, summary
 from latentprobe.report import Report
 
@@ -113,4 +113,19 @@ def export_command(report, format_, table, output, force):
     _emit(tables.render(built, format_), output, force)
 
 
-COMMANDS = (show_command, compare_command, export_command)
+@click.command("plot")
+@click.argument("report", type=REPORT)
+@click.option("-o", "--output", type=click.Path(), required=True, help="Folder for the figures.")
+@click.option(
+    "--format", "format_", type=click.Choice(plots.FORMATS), default="pdf", show_default=True
+)
+@handle_errors
+def plot_command(report, output, format_):
+    """Draw the figures of REPORT for a paper: per-unit columns on a log scale with error
+    bars and thresholds, the KL histogram, I(x;z) against log N, the probes against chance."""
+    plots.plots_folder(output, flag="-o")
+    for path in plots.write_plots(Report.read(report), output, format_):
+        click.echo(f"wrote {path}", err=True)
+
+
+COMMANDS = (show_command, compare_command, export_command, plot_command)

@@ -68,13 +68,17 @@ INPUTS: dict[str, Need] = {
 class Column:
     """A per-unit column: ``key`` in the JSON rows, ``title`` in the summary table, the
     result ``field`` (per unit) it shows, the figure's axis ``label`` (with units), and how
-    a group of units (a channel of a spatial latent) ``combine``s: "sum" or "mean"."""
+    a group of units (a channel of a spatial latent) ``combine``s: "sum" or "mean"; its
+    error bars come from the result's ``<field>_stderr`` array when there is one."""
 
     key: str
     title: str
     field: str
     label: str
     combine: str = "mean"
+    #: ``threshold(result, thresholds)``: the value the figures draw as the column's
+    #: threshold (None: none drawn).
+    threshold: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,13 @@ ANALYSES: dict[str, Analysis] = {
         review=au.review,
         summary=au.summary_lines,
         columns=(
-            Column("var_of_means", "var(means)", "var_of_means", "variance of posterior means"),
+            Column(
+                "var_of_means",
+                "var(means)",
+                "var_of_means",
+                "variance of posterior means",
+                threshold=lambda result, thresholds: result.threshold,
+            ),
         ),
     ),
     "kl_divergence": Analysis(
@@ -193,7 +203,16 @@ ANALYSES: dict[str, Analysis] = {
         review=kl.review,
         summary=kl.summary_lines,
         estimates=kl.estimates,
-        columns=(Column("kl", "KL", "per_unit_rate", "KL to the prior (nats)", "sum"),),
+        columns=(
+            Column(
+                "kl",
+                "KL",
+                "per_unit_rate",
+                "KL to the prior (nats)",
+                "sum",
+                threshold=lambda result, thresholds: thresholds.kl_threshold,
+            ),
+        ),
         figures=kl.figures,
     ),
     "mutual_information": Analysis(
@@ -205,7 +224,17 @@ ANALYSES: dict[str, Analysis] = {
         review=mi.review,
         summary=mi.summary_lines,
         estimates=mi.estimates,
-        columns=(Column("mi", "I(x;z_i)", "per_unit_mi", "I(x;z_i) (nats)", "sum"),),
+        columns=(
+            Column(
+                "mi",
+                "I(x;z_i)",
+                "per_unit_mi",
+                "I(x;z_i) (nats)",
+                "sum",
+                threshold=lambda result, thresholds: thresholds.mi_threshold,
+            ),
+        ),
+        figures=mi.figures,
     ),
     "probes": Analysis(
         "probe classifiers per label set: samples, means, units, x and prior references, "
@@ -232,7 +261,13 @@ ANALYSES: dict[str, Analysis] = {
         summary=dist.summary_lines,
         estimates=dist.estimates,
         columns=(
-            Column("reliance", "reliance", "per_unit_reliance", "decoder reliance on z_i (nats)"),
+            Column(
+                "reliance",
+                "reliance",
+                "per_unit_reliance",
+                "decoder reliance on z_i (nats)",
+                threshold=lambda result, thresholds: thresholds.mi_threshold,
+            ),
         ),
     ),
     "log_likelihood": Analysis(

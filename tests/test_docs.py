@@ -37,7 +37,7 @@ COMMANDS = _commands("reports.md")
 
 
 def test_the_page_has_an_example_of_each_verb():
-    assert {c[1] for c in COMMANDS} == {"show", "compare", "export"}
+    assert {c[1] for c in COMMANDS} == {"show", "compare", "export", "plot"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c[1:3]) for c in COMMANDS])

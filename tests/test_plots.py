@@ -104,7 +104,7 @@ def test_missing_values_are_drawn_as_zero_height(report):
 
 
 def test_figure_drawers_named_by_the_analyses(stats, report):
-    assert set(figure_drawers(report)) == {"units", "kl_histogram"}
+    assert set(figure_drawers(report)) == {"units", "kl_histogram", "information"}
     assert set(figure_drawers(latentprobe.analyze(stats, only=["active_units"]))) == {"units"}
     only_kl = latentprobe.analyze(stats, only=["kl_divergence"])
     assert set(figure_drawers(only_kl)) == {"units", "kl_histogram"}
@@ -165,3 +165,113 @@ def test_a_missing_parent_folder_is_created_or_refused_cleanly(stats, tmp_path):
     except OutputError:
         return
     assert (folder / "units.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+# --------------------------------------------------------------------------- for papers
+
+
+def _errorbars(ax):
+    from matplotlib.container import ErrorbarContainer
+
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def test_unit_panels_are_on_a_log_scale_with_thresholds_error_bars_and_a_legend(report):
+    fig = drawn(lambda f: draw_units(f, report))
+    thresholds = report.verdict.thresholds
+    expected = {
+        "variance of posterior means": report.results["active_units"].threshold,
+        "KL to the prior (nats)": thresholds.kl_threshold,
+        "I(x;z_i) (nats)": thresholds.mi_threshold,
+    }
+    for ax in fig.axes:
+        assert ax.get_yscale() == "symlog"
+        dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+        assert [ln.get_ydata()[0] for ln in dashed] == [expected[ax.get_ylabel()]]
+        # linear within a tenth of the threshold: a 0.001-nat bar is not flattened to 0
+        assert ax.yaxis.get_transform().linthresh == pytest.approx(expected[ax.get_ylabel()] / 10)
+    mi_axis = fig.axes[2]
+    (bars,) = _errorbars(mi_axis)
+    stderr = report.results["mutual_information"].per_unit_mi_stderr
+    segments = bars.lines[2][0].get_segments()
+    np.testing.assert_allclose(
+        [s[1, 1] - s[0, 1] for s in segments], 2 * 1.959963984540054 * stderr
+    )
+    assert not _errorbars(fig.axes[0])  # the variance of the means has no error
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["active", "inactive", "collapsed", "threshold", "95% interval"]
+
+
+def test_the_information_figure_draws_the_interval_against_log_n(report):
+    mi = report.results["mutual_information"]
+    (ax,) = drawn(figure_drawers(report)["information"]).axes
+    (bars,) = _errorbars(ax)
+    low, high = (seg[:, 1] for seg in np.array(bars.lines[2][0].get_segments()).transpose(1, 0, 2))
+    assert (low[0], high[0]) == pytest.approx((mi.ci95_low, mi.ci95_high))
+    ceiling = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert [ln.get_ydata()[0] for ln in ceiling] == [pytest.approx(mi.log_n)]
+    assert ax.get_ylabel() == "nats"
+
+
+def test_the_probe_figure_shows_four_probes_with_wilson_intervals_against_chance(fixture_reports):
+    from latentprobe.analyzers.intervals import wilson_interval
+
+    healthy = Report.read(fixture_reports["healthy"])
+    digit = healthy.results["probes"].label_sets["digit"]
+    (ax,) = drawn(figure_drawers(healthy)["probe_accuracy"]).axes
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == sorted(
+        [digit.accuracy, digit.mean_accuracy, digit.x_accuracy, digit.prior_accuracy]
+    )
+    first = _errorbars(ax)[0].lines[2][0].get_segments()[0]
+    low, high = wilson_interval(digit.accuracy * digit.n_used, digit.n_used)
+    assert (first[0, 1], first[1, 1]) == pytest.approx((low, high))
+    chance = [c for c in ax.collections if c.get_linestyle()[0][1] is not None]
+    assert chance and chance[0].get_segments()[0][0, 1] == pytest.approx(digit.chance)
+
+
+@pytest.mark.parametrize(
+    "format_, signature", [("pdf", b"%PDF"), ("svg", b"<?xml"), ("png", PNG_SIGNATURE)]
+)
+def test_the_plot_command_writes_every_figure_in_the_format(
+    fixture_reports, tmp_path, format_, signature
+):
+    from click.testing import CliRunner
+    from latentprobe.cli.main import main
+
+    out = CliRunner().invoke(
+        main,
+        [
+            "plot",
+            str(fixture_reports["partial"]),
+            "-o",
+            str(tmp_path / "figs"),
+            "--format",
+            format_,
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    names = {
+        f"{stem}.{format_}" for stem in figure_drawers(Report.read(fixture_reports["partial"]))
+    }
+    assert {p.name for p in (tmp_path / "figs").iterdir()} == names
+    assert {"units", "kl_histogram", "information", "probe_accuracy"} <= {
+        n.split(".")[0] for n in names
+    }
+    for path in (tmp_path / "figs").iterdir():
+        assert path.read_bytes().startswith(signature)
+    if format_ == "pdf":  # fonts embedded as TrueType (Type 42), not Type 3 bitmaps
+        data = (tmp_path / "figs" / "units.pdf").read_bytes()
+        assert b"/FontFile2" in data and b"/Type3" not in data
+
+
+def test_plot_into_a_file_is_a_one_line_error(fixture_reports, tmp_path):
+    from click.testing import CliRunner
+    from latentprobe.cli.main import main
+
+    (tmp_path / "file").write_text("")
+    out = CliRunner().invoke(
+        main, ["plot", str(fixture_reports["partial"]), "-o", str(tmp_path / "file")]
+    )
+    assert out.exit_code == OutputError.exit_code and "-o" in out.output
+    assert out.output.count("\n") == 1

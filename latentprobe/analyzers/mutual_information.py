@@ -642,3 +642,29 @@ def estimates(result: MutualInformationResult) -> list[Estimate]:
         Estimate.normal("marginal_kl", "KL(q(z)||p(z))", r.marginal_kl, r.marginal_kl_stderr),
         Estimate.normal("tc", "TC", r.total_correlation, r.total_correlation_stderr),
     ]
+
+
+def figures(result: MutualInformationResult, unit_status: tuple[str, ...]) -> dict:
+    return {"information": lambda fig: draw_information(fig, result)}
+
+
+def draw_information(fig, result: MutualInformationResult) -> None:
+    """I(x;z) with its 95% interval against its ceiling log N, beside the rate R and its
+    other part KL(q(z)||p(z)), and the total correlation: what the rate is made of."""
+    r = result
+    names = ["I(x;z)", "KL(q(z)||p(z))", "rate R", "TC"]
+    values = [r.nats, r.marginal_kl, r.rate, r.total_correlation]
+    halves = [Z95 * e for e in (r.stderr, r.marginal_kl_stderr, r.rate_stderr)]
+    halves.append(Z95 * r.total_correlation_stderr)
+    low = [r.nats - r.ci95_low, *halves[1:]]
+    high = [r.ci95_high - r.nats, *halves[1:]]
+    fig.set_size_inches(6, 4)
+    ax = fig.add_subplot()
+    x = np.arange(len(names))
+    ax.errorbar(x, values, yerr=[low, high], fmt="o", capsize=5, label="estimate, 95% interval")
+    ax.axhline(r.log_n, color="black", linestyle="--", label=f"ceiling log N = {r.log_n:.2f}")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("nats")
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_title(f"Information in z ({r.n_examples:,} examples)")
+    ax.legend(loc="center right")

@@ -11,6 +11,7 @@ import numpy as np
 
 from ...formatting import fmt
 from ...verdict import Review, Verdict
+from ..intervals import wilson_interval
 from ..result import Estimate
 from .result import ProbeSetResult, ProbesResult
 
@@ -121,14 +122,68 @@ def draw_unit_probes(fig, name: str, result: ProbeSetResult) -> None:
     ax.legend()
 
 
+#: The probes drawn side by side per label set: (field, legend label, colour).
+PROBED_ON = (
+    ("accuracy", "samples z ~ q(z|x)", "tab:blue"),
+    ("mean_accuracy", "posterior means", "tab:cyan"),
+    ("x_accuracy", "inputs x (reference)", "tab:gray"),
+    ("prior_accuracy", "prior draws (must be chance)", "tab:red"),
+)
+
+
+def _interval(r: ProbeSetResult, score: float) -> tuple[float, float]:
+    """The 95% Wilson interval of a held-out accuracy over the n examples probed (none for
+    R^2, which is not a proportion)."""
+    if r.task == "regression" or not math.isfinite(score):
+        return (0.0, 0.0)
+    low, high = wilson_interval(score * r.n_used, r.n_used)
+    return (score - low, high - score)
+
+
+def draw_accuracies(fig, result: ProbesResult) -> None:
+    """Held-out accuracy (R^2 for regression) of the linear probes on samples, means, x and
+    prior draws per label set, with 95% Wilson intervals, against chance (dashed)."""
+    probed = {name: r for name, r in result.label_sets.items() if not r.skipped}
+    fig.set_size_inches(max(5, 2.2 * len(probed)) + 2.5, 4)
+    ax = fig.add_subplot()
+    width = 0.8 / len(PROBED_ON)
+    for j, (field, label, colour) in enumerate(PROBED_ON):
+        scores = [getattr(r, field) for r in probed.values()]
+        x = np.arange(len(probed)) + (j - (len(PROBED_ON) - 1) / 2) * width
+        errors = np.array([_interval(r, s) for r, s in zip(probed.values(), scores, strict=True)])
+        ax.bar(x, np.nan_to_num(scores), width, color=colour, label=label)
+        ax.errorbar(x, np.nan_to_num(scores), yerr=errors.T, fmt="none", ecolor="black", capsize=2)
+    for i, r in enumerate(probed.values()):
+        first = i == 0
+        ax.hlines(
+            r.chance,
+            i - 0.45,
+            i + 0.45,
+            colors="black",
+            linestyles="--",
+            label="chance" if first else None,
+        )
+    ax.set_xticks(np.arange(len(probed)), list(probed))
+    ax.set_ylabel("held-out accuracy (R^2 for regression)")
+    ax.set_title("Linear probes, 95% Wilson intervals")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def figures(result: ProbesResult, unit_status: tuple[str, ...]) -> dict[str, Callable]:
-    """``probes_<name>`` -> ``draw(fig)`` for every label set whose one-unit probes ran
-    (``unit_status`` is not used: the bars are coloured by significance)."""
-    return {
-        f"probes_{name}": functools.partial(draw_unit_probes, name=name, result=r)
-        for name, r in result.label_sets.items()
-        if not r.skipped and np.isfinite(r.per_unit_accuracy).all()
-    }
+    """``probe_accuracy`` when a label set was probed, and ``probes_<name>`` for every
+    label set whose one-unit probes ran (``unit_status`` is not used: the one-unit bars
+    are coloured by significance)."""
+    drawers = {}
+    if any(not r.skipped for r in result.label_sets.values()):
+        drawers["probe_accuracy"] = functools.partial(draw_accuracies, result=result)
+    drawers.update(
+        {
+            f"probes_{name}": functools.partial(draw_unit_probes, name=name, result=r)
+            for name, r in result.label_sets.items()
+            if not r.skipped and np.isfinite(r.per_unit_accuracy).all()
+        }
+    )
+    return drawers
 
 
 def estimates(result: ProbesResult) -> list[Estimate]:
