@@ -159,8 +159,12 @@ def test_regression_figure_is_labelled_r2_and_wide_for_many_units():
 
 def test_no_figure_for_a_skipped_set_or_units_not_probed():
     result = ProbesResult({"one": _skipped(), "digit": _probed(accuracy=0.5, chance=0.1)})
-    assert figures(result, ("active",) * 4) == {}
-    assert list(figures(ProbesResult({"d": _probed(**UNITS)}), ())) == ["probes_d"]
+    assert list(figures(result, ("active",) * 4)) == ["probe_accuracy"]  # no one-unit figure
+    assert figures(ProbesResult({"one": _skipped()}), ()) == {}
+    assert list(figures(ProbesResult({"d": _probed(**UNITS)}), ())) == [
+        "probe_accuracy",
+        "probes_d",
+    ]
 
 
 def test_under_the_null_the_probes_rarely_qualify_the_verdict():
