@@ -99,7 +99,14 @@ def compare_command(reports, format_, as_json, names, rows, output, force):
 
 @click.command("export")
 @click.argument("report", type=REPORT)
-@click.option("--format", "format_", type=FORMAT, default="markdown", show_default=True)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice([*tables.FORMATS, "html"]),
+    default="markdown",
+    show_default=True,
+    help="html: the whole report in one self-contained file (--table is then not used).",
+)
 @click.option("--table", type=click.Choice(list(TABLES)), default="model", show_default=True)
 @click.option("-o", "--output", type=click.Path(), help="Write here instead of stdout.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
@@ -109,8 +116,13 @@ def export_command(report, format_, table, output, force):
     spreadsheet (CSV) or a program (JSON)."""
     if output:
         check_output_path(output, force=force)
-    built = TABLES[table](report, Report.read(report))
-    _emit(tables.render(built, format_), output, force)
+    read = Report.read(report)
+    if format_ == "html":
+        from latentprobe.outputs.html import report_html
+
+        _emit(report_html(read, model_name(report)), output, force)
+        return
+    _emit(tables.render(TABLES[table](report, read), format_), output, force)
 
 
 @click.command("plot")

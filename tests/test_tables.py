@@ -39,6 +39,7 @@ def _paths(fixture_reports):
         (Estimate.normal("k", "t", 15.7, 0.098), "15.70 ± 0.19"),
         (Estimate.normal("k", "t", 1234.5, 30.0), "1234 ± 59"),
         (Estimate.normal("k", "t", 3.5067115, 0.0), "3.5067"),
+        (Estimate.normal("k", "t", -5.23e-05, 0.00097), "-0.0001 ± 0.0019"),
         (Estimate.interval("k", "t", 0.9812, 0.95, 0.99), "0.981 [0.950, 0.990]"),
         (Estimate.normal("k", "t", math.nan, 0.1), "-"),
         (Estimate("k", "t", 2.5, math.nan, math.nan, math.nan), "2.5000"),

@@ -11,6 +11,7 @@ SVG.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -113,17 +114,25 @@ def figure_drawers(report) -> dict:
     return drawers
 
 
-def _save(draw, path: Path, format: str) -> Path:
+def render_figure(draw, format: str) -> bytes:
+    """The figure ``draw`` makes, as the bytes of a ``format`` file."""
     plt = _pyplot()
     with plt.rc_context(FONTS):
         fig = plt.figure()
         try:
             draw(fig)
             fig.tight_layout()
-            with atomic_path(path, force=True) as temp:
-                fig.savefig(temp, format=format, dpi=150)
+            out = io.BytesIO()
+            fig.savefig(out, format=format, dpi=150)
         finally:
             plt.close(fig)
+    return out.getvalue()
+
+
+def _save(draw, path: Path, format: str) -> Path:
+    data = render_figure(draw, format)
+    with atomic_path(path, force=True) as temp:
+        Path(temp).write_bytes(data)
     return path
 
 

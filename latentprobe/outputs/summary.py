@@ -44,7 +44,8 @@ def _decoder_side(report) -> str:
     return "; the decoder uses z" if uses else "; the decoder is not shown to use z"
 
 
-def _header(report, source: str) -> list[str]:
+def summary_header(report, source: str) -> list[str]:
+    """The summary's first lines: what was analysed, and the verdict."""
     v = report.verdict
     shown = [s for s in STATUSES if s in ALWAYS_COUNTED or v.units_with(s)]
     counts = ", ".join(f"{len(v.units_with(s))} {s}" for s in shown)
@@ -168,7 +169,7 @@ def provenance_lines(report) -> list[str]:
 
 
 def summary(report, source: str) -> str:
-    lines = _header(report, source) + _posterior_line(report) + _prior_line(report)
+    lines = summary_header(report, source) + _posterior_line(report) + _prior_line(report)
     for name, result in report.results.items():
         if ANALYSES[name].summary:
             lines.extend(ANALYSES[name].summary(result))

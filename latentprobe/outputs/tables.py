@@ -232,9 +232,10 @@ def estimate_parts(e: Estimate) -> tuple[str, str | None, tuple[str, str] | None
     if half == 0:
         return _number(e.value, d), None, None
     symmetric = abs((e.value - e.low) - (e.high - e.value)) <= 0.05 * half
+    fixed = lambda v: f"{v:.{d}f}"  # noqa: E731  (to the interval's decimals, never e-notation)
     if symmetric:
-        return _number(e.value, d), _number(half, d), None
-    return _number(e.value, d), None, (_number(e.low, d), _number(e.high, d))
+        return fixed(e.value), _number(half, d), None
+    return fixed(e.value), None, (fixed(e.low), fixed(e.high))
 
 
 def _cell_text(cell) -> str:
