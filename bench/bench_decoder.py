@@ -8,7 +8,9 @@ through the decoder in calls of the same size (4,096 rows). The bare loop only d
 runs the decoder under inference_mode; latentprobe also samples q(z|x) from a generator,
 scores x under the Bernoulli, evaluates log p(z) and log q(z|x) and keeps a running
 log-sum-exp. The overhead is (latentprobe - bare) / bare, the decoder's share bare /
-latentprobe. Wall times are medians of interleaved repeats. Peak memory (VmHWM) is measured
+latentprobe. A third loop scores x with torch's own binary_cross_entropy_with_logits beside
+the bare decoder: the part of the overhead that scoring x alone costs. Wall times are
+medians of interleaved repeats. Peak memory (VmHWM) is measured
 in fresh subprocesses at N, 2N (flat in N expected) and at K/10 (bounded in K).
 """
 
@@ -22,6 +24,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from latentprobe.analyzers import log_likelihood
@@ -66,6 +69,20 @@ def bare(vae: BenchVAE, n: int, k: int) -> float:
     return time.perf_counter() - start
 
 
+def scored(vae: BenchVAE, n: int, k: int) -> float:
+    """The bare loop, also scoring x under the Bernoulli with torch's own
+    binary_cross_entropy_with_logits: the least any IWAE computes per row."""
+    x = torch.as_tensor(inputs(n)[0])
+    total, start = n * k, time.perf_counter()
+    with torch.inference_mode():
+        for done in range(0, total, ROWS):
+            rows = min(ROWS, total - done)
+            logits = vae.decode(torch.randn(rows, LATENT))
+            target = x[(done + torch.arange(rows)) // k]
+            F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
+    return time.perf_counter() - start
+
+
 def latentprobe_iwae(vae: BenchVAE, n: int, k: int) -> float:
     x, mu, logvar = inputs(n)
     decoder = make_decoder(vae, latent_shape=(LATENT,), likelihood=Likelihood("bernoulli"))
@@ -93,10 +110,12 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="Also measure peak memory.")
     args = parser.parse_args()
     n, k, vae = args.n, args.samples, model()
-    times = {"bare decoder loop": [], "latentprobe IWAE": []}
+    runs = {"bare decoder loop": bare, "decoder + torch BCE": scored}
+    runs["latentprobe IWAE"] = latentprobe_iwae
+    times = {name: [] for name in runs}
     for _ in range(args.repeats):  # interleaved
-        times["bare decoder loop"].append(bare(vae, n, k))
-        times["latentprobe IWAE"].append(latentprobe_iwae(vae, n, k))
+        for name, run in runs.items():
+            times[name].append(run(vae, n, k))
     floor = statistics.median(times["bare decoder loop"])
     print(f"IWAE, N = {n:,}, K = {k:,}, 784-400-784 decoder, {torch.get_num_threads()} threads")
     print(f"{'':24}{'median s':>10}{'ms/example':>12}{'x bare':>8}")
@@ -105,6 +124,12 @@ def main() -> None:
         print(f"{name:24}{median:10.2f}{1000 * median / n:12.3f}{median / floor:8.3f}")
     total = statistics.median(times["latentprobe IWAE"])
     print(f"latentprobe's own work: {100 * (total - floor) / floor:.1f}% of the decoder's time")
+    scoring = statistics.median(times["decoder + torch BCE"])
+    print(
+        f"  of which scoring x alone (torch's BCE): {100 * (scoring - floor) / floor:.1f}%; "
+        f"the rest (sampling q, log p(z), log q(z|x), running sums): "
+        f"{100 * (total - scoring) / floor:.1f}%"
+    )
     if args.memory:
         print(f"peak memory (VmHWM, fresh process): N = {n:,}, K = {k:,}: {peak_mib(n, k):.0f} MiB")
         print(f"  N = {2 * n:,}: {peak_mib(2 * n, k):.0f} MiB")
