@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -150,6 +151,55 @@ def analyze_command(source, output, force, as_json, plots, **p):
         write_plots(report, plots)
     report.write(output, force=force)
     click.echo(report.to_json() if as_json else summary(report, source))
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command("track")
+@click.argument("checkpoints", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(), required=True, help="Trajectory file (.h5).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option(
+    "--order",
+    type=click.Choice(["step", "names", "mtime", "given"]),
+    default="step",
+    show_default=True,
+    help="step: the checkpoint's global_step, else numbers in the file names.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the series as JSON instead.")
+@selection_options
+@settings_options(ANALYSIS_SETTINGS)
+@settings_options(THRESHOLDS)
+@prior_file_option
+@decoder_options
+@checkpoint_options
+@handle_errors
+def track_command(checkpoints, output, force, order, as_json, **p):
+    """Analyse a series of training CHECKPOINTS (files, folders or globs) and write one
+    trajectory: every figure per step, when each unit collapsed, where I(x;z) peaked.
+    Restarted with the same arguments after an interruption, it skips what is done."""
+    from latentprobe import trajectory
+
+    given = {k: v for k, v in _given_options().items() if k not in ("quiet", "json", "force")}
+    arguments = json.dumps(given, sort_keys=True, default=str)
+    run = _run(p)
+
+    def analyze_one(path):
+        return workflow.analyze_source(path, **_analysis_specs(path, p), **run)
+
+    series = workflow.track(
+        checkpoints,
+        Path(output),
+        analyze_one,
+        arguments=arguments,
+        order=order,
+        force=force,
+        progress=run["progress"],
+        provenance=run["provenance"],
+    )
+    if as_json:
+        click.echo(json.dumps(trajectory.document(series), indent=2))
+    else:
+        click.echo("\n".join(trajectory.summary_lines(series)))
     click.echo(f"wrote {output}", err=True)
 
 

@@ -630,3 +630,60 @@ def stats_file_writer(path, *, force: bool = False, rows: int | None = None):
 
 def library_versions() -> dict:
     return {"h5py_version": h5py.__version__, "hdf5_version": h5py.version.hdf5_version}
+
+
+# --------------------------------------------------------------------------- trajectories
+
+TRAJECTORY_FORMAT = "latentprobe-trajectory"
+
+
+def _strings(group: h5py.Group, name: str, values, dims: tuple[str, ...]) -> None:
+    group[name] = np.array(values, dtype=h5py.string_dtype())
+    attach_dimensions(group[name], dims)
+
+
+def _series(group: h5py.Group, name: str, values, dims: tuple[str, ...], **attrs) -> None:
+    group[name] = values
+    attach_dimensions(group[name], dims)
+    group[name].attrs.update({k: v for k, v in attrs.items() if v is not None})
+
+
+def write_trajectory_file(path, trajectory, *, force: bool = False) -> Path:
+    """Write a trajectory atomically: one row per checkpoint on the ``step`` dimension
+    (its scale holds the training steps), per-unit series on (step, unit)."""
+    t = trajectory
+    with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
+        f["step"] = np.asarray(t.steps, dtype=np.int64)
+        f["step"].make_scale("step")
+        f["step"].attrs["long_name"] = "training step of each checkpoint"
+        checkpoints = f.create_group("checkpoints")
+        _strings(checkpoints, "path", t.paths, ("step",))
+        _strings(checkpoints, "sha256", t.sha256, ("step",))
+        _strings(checkpoints, "verdict", t.verdicts, ("step",))
+        _series(checkpoints, "epoch", t.epochs, ("step",), description="-1 where unknown")
+        counts = f.create_group("counts")
+        for status, values in t.counts.items():
+            _series(counts, status, values, ("step",), description=f"units {status}")
+        for key, e in t.estimates.items():
+            group = f.create_group(f"estimates/{key}")
+            group.attrs.update(title=e["title"], units=e["units"])
+            for name, stored in (("value", "value"), ("stderr", "stderr"), ("low", "ci95_low")):
+                _series(group, stored, e[name], ("step",), units=e["units"])
+            _series(group, "ci95_high", e["high"], ("step",), units=e["units"])
+        per_unit = f.create_group("per_unit")
+        for key, column in t.per_unit.items():
+            _series(per_unit, key, column["values"], ("step", "unit"), description=column["label"])
+            if column["stderr"] is not None:
+                _series(per_unit, f"{key}_stderr", column["stderr"], ("step", "unit"))
+        _strings(per_unit, "status", t.status.tolist(), ("step", "unit"))
+        collapse = [-1 if s is None else s for s in t.collapse_step]
+        _series(
+            f.create_group("derived"),
+            "collapse_step",
+            np.array(collapse, dtype=np.int64),
+            ("unit",),
+            description="first step from which on the unit stays collapsed; -1: never",
+        )
+        f["derived"].attrs["peak_mi_step"] = -1 if t.peak_step is None else t.peak_step
+        write_root_attrs(f, t.provenance, TRAJECTORY_FORMAT)
+    return Path(path)

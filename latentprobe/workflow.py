@@ -336,3 +336,53 @@ def analyze_source(
     if command is None:
         return report
     return dataclasses.replace(report, provenance={**report.provenance, "command_line": command})
+
+
+def partial_folder(output) -> Path:
+    """Where ``track`` keeps each checkpoint's report until the series is complete."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.partial")
+
+
+def track(
+    sources,
+    output,
+    analyze_one,
+    *,
+    arguments: str = "",
+    order: str = "step",
+    force: bool = False,
+    progress: bool = False,
+    provenance: dict | None = None,
+):
+    """``latentprobe track``: ``analyze_one(path) -> Report`` for each checkpoint of
+    ``sources``, then the ordered series written to ``output``. Each checkpoint's report is
+    kept under ``partial_folder(output)`` (by the checkpoint's SHA-256 and a digest of
+    ``arguments``) as soon as it is done: a run killed midway and started again with the
+    same arguments skips those, and the folder goes once ``output`` is written."""
+    import hashlib
+    import shutil
+
+    from . import trajectory
+    from .atomic import check_output_path
+    from .progress import bar
+
+    check_output_path(output, force=force)
+    paths = trajectory.checkpoint_paths(sources)
+    work = partial_folder(output)
+    work.mkdir(exist_ok=True)
+    digest = hashlib.sha256(arguments.encode()).hexdigest()[:12]
+    points = []
+    with shown(progress), bar(len(paths), "checkpoints", unit="checkpoint") as shown_bar:
+        for path in paths:
+            shown_bar.set_postfix_str(path.name)
+            kept = work / f"{data.sha256_file(path)[:20]}-{digest}.report.h5"
+            report = Report.read(kept) if kept.exists() else analyze_one(path)
+            if not kept.exists():
+                report.write(kept)
+            points.append(trajectory.Point.of(path, report))
+            shown_bar.update()
+    series = trajectory.build(trajectory.ordered(points, order), provenance)
+    store.write_trajectory_file(output, series, force=force)
+    shutil.rmtree(work, ignore_errors=True)
+    return series

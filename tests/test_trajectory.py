@@ -1,0 +1,214 @@
+"""Trajectories (latentprobe.trajectory, latentprobe track): a synthetic series whose units
+are switched off at known steps, the ordering of checkpoints, and resuming after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from latentprobe.cli.main import main
+
+from latentprobe import trajectory
+
+TESTS = Path(__file__).resolve().parent
+#: Gains of the four units at steps 0, 100, ..., 400 (0: the unit is exactly the prior).
+GAINS = {
+    0: [0.9, 0.9, 0.9, 0.9],
+    100: [0.9, 0.9, 0.0, 0.0],
+    200: [0.9, 0.9, 0.0, 0.9],
+    300: [0.9, 0.0, 0.0, 0.0],
+    400: [0.9, 0.0, 0.0, 0.0],
+}
+#: unit 0 never collapses; unit 3 collapses at 100, comes back at 200, collapses for good at 300
+COLLAPSED_AT = [None, 300, 100, 300]
+
+
+def _series(folder: Path) -> Path:
+    """Lightning-style checkpoints, saved in shuffled order under shuffled names."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder.parent / "x.npy", rng.normal(size=(400, 4)).astype(np.float32))
+    for i, step in enumerate([300, 0, 400, 100, 200]):
+        state = {"model.gain": torch.tensor(GAINS[step])}
+        ckpt = {"state_dict": state, "global_step": step, "epoch": step // 100}
+        torch.save(ckpt, folder / f"run-{i}.ckpt")  # names do not give the order
+    return folder
+
+
+def _track(folder: Path, output: str, *extra: str) -> list[str]:
+    return [
+        "track",
+        str(folder),
+        "--arch",
+        "models:GainEncoder",
+        "--data",
+        str(folder.parent / "x.npy"),
+        "--skip",
+        "probes",
+        "--max-points",
+        "400",
+        "-o",
+        output,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("track")
+    folder = _series(root / "ckpts")
+    out = CliRunner().invoke(main, _track(folder, str(root / "t.h5")))
+    assert out.exit_code == 0, out.output
+    return root, out.output
+
+
+def test_the_collapse_step_of_each_unit_is_found_exactly(tracked):
+    root, output = tracked
+    with h5py.File(root / "t.h5") as f:
+        assert f["step"][()].tolist() == [0, 100, 200, 300, 400]  # by global_step
+        assert f["checkpoints/epoch"][()].tolist() == [0, 1, 2, 3, 4]
+        status = f["per_unit/status"].asstr()[()]
+        assert status.shape == (5, 4)
+        expected = [-1 if s is None else s for s in COLLAPSED_AT]
+        assert f["derived/collapse_step"][()].tolist() == expected
+        assert f["counts/collapsed"][()].tolist() == [0, 2, 1, 3, 3]
+        # I(x;z) falls as units switch off: 4, 2, 3, 1, 1 informative units
+        mi = f["estimates/mi/value"][()]
+        assert np.argmax(mi) == 0 and mi[3] < mi[2] < mi[0]
+        assert f["estimates/mi/value"].attrs["units"] == "nats"
+        kl = f["per_unit/kl"][()]
+        np.testing.assert_allclose(kl[:, 2][1:], 0.0, atol=1e-12)  # exactly the prior
+    assert "unit 1 at step 300, unit 2 at step 100, unit 3 at step 300" in output
+    assert "I(x;z) peaked at step 0" in output
+    assert not list(root.glob(".t.h5.partial"))  # the partial series is gone
+
+
+def test_the_trajectory_opens_in_xarray_on_a_step_dimension(tracked):
+    xarray = pytest.importorskip("xarray")
+    root, _ = tracked
+    with xarray.open_dataset(root / "t.h5", engine="h5netcdf", group="per_unit") as ds:
+        assert ds["kl"].dims == ("step", "unit") and ds.sizes["step"] == 5
+    with xarray.open_dataset(root / "t.h5", engine="h5netcdf") as ds:
+        assert ds["step"].values.tolist() == [0, 100, 200, 300, 400]  # the scale: the steps
+
+
+@pytest.mark.parametrize(
+    "name, step, epoch",
+    [
+        ("epoch=3-step=1000.ckpt", 1000, 3),
+        ("epoch=12.ckpt", None, 12),
+        ("ckpt_0500.pt", 500, None),
+        ("last.ckpt", None, None),
+    ],
+)
+def test_numbers_in_names(name, step, epoch):
+    assert trajectory.numbers_in_name(Path(name)) == (step, epoch)
+
+
+def _point(name, step=None, epoch=None):
+    return trajectory.Point(Path(name), step, epoch, "", None)
+
+
+def test_ordering_by_step_then_name_and_the_overrides(tmp_path):
+    points = [
+        _point("epoch=3-step=1000.ckpt", 1000, 3),
+        _point("epoch=0-step=10.ckpt", 10, 0),
+        _point("last.ckpt"),
+        _point("epoch=1-step=200.ckpt", 200, 1),
+    ]
+    by_step = [p.path.name for p in trajectory.ordered(points)]
+    assert by_step == [
+        "epoch=0-step=10.ckpt",
+        "epoch=1-step=200.ckpt",
+        "epoch=3-step=1000.ckpt",
+        "last.ckpt",  # no step: last
+    ]
+    assert [p.path.name for p in trajectory.ordered(points, "given")] == [
+        p.path.name for p in points
+    ]
+    assert trajectory.ordered(points, "names")[0].path.name == "epoch=0-step=10.ckpt"
+
+
+def test_collapse_steps_against_a_loop():
+    rng = np.random.default_rng(1)
+    status = rng.choice(["active", "collapsed"], size=(12, 9))
+    steps = np.arange(12) * 10
+    found = trajectory.collapse_steps(steps, status)
+    for unit in range(9):
+        column = list(status[:, unit])
+        expected = None
+        for t in range(12):
+            if all(s == "collapsed" for s in column[t:]):
+                expected = int(steps[t])
+                break
+        assert found[unit] == expected
+
+
+KILL_AFTER_ONE = """
+import sys, os
+sys.path.insert(0, {tests!r})
+import latentprobe.workflow as workflow
+from latentprobe.report import Report
+original = Report.write
+def write_then_die(self, path, **kw):
+    out = original(self, path, **kw)
+    if len(os.listdir(os.path.dirname(path))) >= 2:
+        os.kill(os.getpid(), 9)  # SIGKILL once two checkpoints are done
+    return out
+Report.write = write_then_die
+from latentprobe.cli.main import main
+main({args!r})
+"""
+
+
+def test_a_run_killed_midway_resumes_to_the_same_file(tmp_path, monkeypatch):
+    folder = _series(tmp_path / "ckpts")
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILL_AFTER_ONE.format(tests=str(TESTS), args=_track(folder, "r.h5")),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (tmp_path / "r.h5").exists()
+    kept = list((tmp_path / ".r.h5.partial").glob("*.report.h5"))
+    assert len(kept) == 2
+    cli = Path(sys.executable).parent / "latentprobe"
+    for output in ("r.h5", "w.h5"):  # resumed, then a whole run
+        done = subprocess.run(
+            [str(cli), *_track(folder, output)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".r.h5.partial").exists()
+    assert _contents(tmp_path / "r.h5") == _contents(tmp_path / "w.h5")
+
+
+def _contents(path: Path) -> dict:
+    """Every dataset of the file (references and the provenance's times aside)."""
+    out = {}
+    with h5py.File(path) as f:
+
+        def keep(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                value = obj[()]
+                out[name] = (
+                    value.tolist() if value.dtype.kind != "O" else [str(v) for v in value.ravel()]
+                )
+
+        f.visititems(keep)
+    return json.loads(json.dumps(out, default=str))
