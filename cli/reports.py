@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from latentprobe import store
 from latentprobe.atomic import atomic_path, check_output_path
 from latentprobe.errors import OptionsError
 from latentprobe.outputs import plots, tables
@@ -47,7 +48,11 @@ def _emit(text: str, output, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document instead.")
 @handle_errors
 def show_command(report, as_json):
-    """Print the summary of REPORT without recomputing, and what produced it."""
+    """Print the summary of REPORT (or of a trajectory) without recomputing, and what
+    produced it."""
+    if store.file_kind(report) == store.TRAJECTORY_FORMAT:
+        _show_trajectory(report, as_json)
+        return
     read = Report.read(report)
     if as_json:
         click.echo(json.dumps({**read.to_dict(), "provenance": read.provenance}, indent=2))
@@ -55,6 +60,19 @@ def show_command(report, as_json):
     click.echo(summary(read, report))
     click.echo("")
     click.echo("\n".join(provenance_lines(read)))
+
+
+def _show_trajectory(path, as_json: bool) -> None:
+    from latentprobe import trajectory
+
+    series = store.read_trajectory_file(path)
+    if as_json:
+        click.echo(json.dumps({**trajectory.document(series), "provenance": series.provenance}))
+        return
+    click.echo("\n".join(trajectory.summary_lines(series)))
+    command = series.provenance.get("command_line")
+    if command:
+        click.echo(f"command: {command}")
 
 
 def _names(reports, names: str | None) -> list[str]:

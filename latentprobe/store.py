@@ -42,6 +42,8 @@ REPORT_FORMAT = "latentprobe-report"
 ENCODER, LABELS, PRIOR = "encoder", "labels", "prior"
 MU, LOGVAR, SCALE_TRIL = "encoder/mu", "encoder/logvar", "encoder/scale_tril"
 ANALYSES, VERDICT = "analyses", "verdict"
+TRAJECTORY_FORMAT = "latentprobe-trajectory"
+FORMATS = (STATS_FORMAT, REPORT_FORMAT, TRAJECTORY_FORMAT)
 CHUNK_BYTES = 2**20
 #: Result fields renamed since schema 1: new name -> name in schema-1 files.
 RENAMED_SINCE_1 = {"draws_per_example": "samples_per_example"}
@@ -90,7 +92,7 @@ class open_latentprobe_file:
         return self.file
 
     def _check(self, f: h5py.File) -> int:
-        if _attr(f, "latentprobe_format", self.path) not in (STATS_FORMAT, REPORT_FORMAT):
+        if _attr(f, "latentprobe_format", self.path) not in FORMATS:
             raise StatsFileError(
                 f"{self.path} was not written by latentprobe (no latentprobe_format "
                 "attribute); run `latentprobe extract` first"
@@ -333,9 +335,24 @@ def _read_stats(f: h5py.File, path) -> EncoderStats:
         raise StatsFileError(f"{path}: {e}; {REEXTRACT}") from e
 
 
+def file_kind(path) -> str:
+    """The ``latentprobe_format`` of a latentprobe file (checked as on reading)."""
+    with open_latentprobe_file(path) as f:
+        return str(_attr(f, "latentprobe_format", path))
+
+
+def _refuse_trajectory(f: h5py.File, path) -> None:
+    if _attr(f, "latentprobe_format", path) == TRAJECTORY_FORMAT:
+        raise StatsFileError(
+            f"{path} is a trajectory (latentprobe track), not a stats file or report; "
+            "read it with `latentprobe show`"
+        )
+
+
 def read_stats(path) -> EncoderStats:
     """Read a stats file (or the statistics inside a report) written by latentprobe."""
     with open_latentprobe_file(path) as f:
+        _refuse_trajectory(f, path)
         return _read_stats(f, path)
 
 
@@ -558,6 +575,7 @@ def read_report_file(path, result_types: dict) -> tuple:
     ``result_types`` (written by a newer or extended latentprobe) are passed over."""
     opened = open_latentprobe_file(path)
     with opened as f:
+        _refuse_trajectory(f, path)
         if VERDICT not in f:
             raise StatsFileError(
                 f"{path} is a stats file, not a report; run `latentprobe analyze` on it"
@@ -634,8 +652,6 @@ def library_versions() -> dict:
 
 # --------------------------------------------------------------------------- trajectories
 
-TRAJECTORY_FORMAT = "latentprobe-trajectory"
-
 
 def _strings(group: h5py.Group, name: str, values, dims: tuple[str, ...]) -> None:
     group[name] = np.array(values, dtype=h5py.string_dtype())
@@ -672,7 +688,14 @@ def write_trajectory_file(path, trajectory, *, force: bool = False) -> Path:
             _series(group, "ci95_high", e["high"], ("step",), units=e["units"])
         per_unit = f.create_group("per_unit")
         for key, column in t.per_unit.items():
-            _series(per_unit, key, column["values"], ("step", "unit"), description=column["label"])
+            _series(
+                per_unit,
+                key,
+                column["values"],
+                ("step", "unit"),
+                description=column["label"],
+                title=column["title"],
+            )
             if column["stderr"] is not None:
                 _series(per_unit, f"{key}_stderr", column["stderr"], ("step", "unit"))
         _strings(per_unit, "status", t.status.tolist(), ("step", "unit"))
@@ -687,3 +710,54 @@ def write_trajectory_file(path, trajectory, *, force: bool = False) -> Path:
         f["derived"].attrs["peak_mi_step"] = -1 if t.peak_step is None else t.peak_step
         write_root_attrs(f, t.provenance, TRAJECTORY_FORMAT)
     return Path(path)
+
+
+def _strings_of(ds: h5py.Dataset) -> list[str]:
+    return [str(v) for v in ds.asstr()[()]]
+
+
+def read_trajectory_file(path):
+    """Read a trajectory written by ``write_trajectory_file``."""
+    from .trajectory import Trajectory
+
+    with open_latentprobe_file(path) as f:
+        if _attr(f, "latentprobe_format", path) != TRAJECTORY_FORMAT:
+            raise StatsFileError(f"{path} is not a trajectory; make one with `latentprobe track`")
+        with damage_as(StatsFileError, path, "re-run `latentprobe track`"):
+            estimates = {}
+            for key, group in f["estimates"].items():
+                estimates[key] = dict(
+                    title=str(group.attrs["title"]), units=str(group.attrs["units"])
+                )
+                for name, stored in (
+                    ("value", "value"),
+                    ("stderr", "stderr"),
+                    ("low", "ci95_low"),
+                    ("high", "ci95_high"),
+                ):
+                    estimates[key][name] = group[stored][()]
+            per_unit = {}
+            columns = f["per_unit"]
+            for key, ds in columns.items():
+                if key == "status" or key.endswith("_stderr"):
+                    continue
+                stderr = columns[f"{key}_stderr"][()] if f"{key}_stderr" in columns else None
+                per_unit[key] = dict(
+                    title=str(ds.attrs.get("title", key)),
+                    label=str(ds.attrs.get("description", key)),
+                    values=ds[()],
+                    stderr=stderr,
+                )
+            status = np.array(columns["status"].asstr()[()], dtype=object)
+            return Trajectory(
+                steps=f["step"][()],
+                epochs=f["checkpoints/epoch"][()],
+                paths=_strings_of(f["checkpoints/path"]),
+                sha256=_strings_of(f["checkpoints/sha256"]),
+                verdicts=_strings_of(f["checkpoints/verdict"]),
+                counts={k: v[()] for k, v in f["counts"].items()},
+                estimates=estimates,
+                per_unit=per_unit,
+                status=status,
+                provenance=_loads(f.attrs.get("provenance", "{}"), dict),
+            )

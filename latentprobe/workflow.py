@@ -382,7 +382,13 @@ def track(
                 report.write(kept)
             points.append(trajectory.Point.of(path, report))
             shown_bar.update()
-    series = trajectory.build(trajectory.ordered(points, order), provenance)
+    from datetime import datetime, timezone
+
+    from .version import __version__
+
+    stamp = {"latentprobe_version": __version__}
+    stamp["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    series = trajectory.build(trajectory.ordered(points, order), {**(provenance or {}), **stamp})
     store.write_trajectory_file(output, series, force=force)
     shutil.rmtree(work, ignore_errors=True)
     return series

@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 from latentprobe.cli.main import main
 
-from latentprobe import trajectory
+from latentprobe import store, trajectory
 
 TESTS = Path(__file__).resolve().parent
 #: Gains of the four units at steps 0, 100, ..., 400 (0: the unit is exactly the prior).
@@ -90,6 +90,23 @@ def test_the_collapse_step_of_each_unit_is_found_exactly(tracked):
     assert "unit 1 at step 300, unit 2 at step 100, unit 3 at step 300" in output
     assert "I(x;z) peaked at step 0" in output
     assert not list(root.glob(".t.h5.partial"))  # the partial series is gone
+
+
+def test_show_reads_the_trajectory_back(tracked):
+    root, output = tracked
+    out = CliRunner().invoke(main, ["show", str(root / "t.h5")])
+    assert out.exit_code == 0, out.output
+    assert "unit 2 at step 100" in out.output and "command: latentprobe" in out.output
+    document = json.loads(CliRunner().invoke(main, ["show", str(root / "t.h5"), "--json"]).output)
+    assert document["steps"] == [0, 100, 200, 300, 400]
+    assert document["collapse_step"] == COLLAPSED_AT
+    assert document["provenance"]["latentprobe_version"]
+    series = store.read_trajectory_file(root / "t.h5")
+    assert series.collapse_step == COLLAPSED_AT and series.peak_step == 0
+    assert series.status.shape == (5, 4) and series.per_unit["kl"]["title"] == "KL"
+    refused = CliRunner().invoke(main, ["export", str(root / "t.h5")])
+    assert refused.exit_code == 8 and "is a trajectory" in refused.output
+    assert refused.output.count("\n") == 1
 
 
 def test_the_trajectory_opens_in_xarray_on_a_step_dimension(tracked):
