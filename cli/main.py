@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from latentprobe import adapters, checkpoints, data, decoders, workflow
+from latentprobe import adapters, checkpoints, data, decoders, trajectory, workflow
 from latentprobe.atomic import check_output_path
 from latentprobe.extraction import EncodeOptions
 from latentprobe.outputs.plots import plots_folder, write_plots
@@ -98,6 +98,22 @@ def _analysis_specs(source, p: dict) -> dict:
     )
 
 
+def analysis_options(command):
+    """What analyze and track both take: the selection, every analysis's settings, the
+    thresholds, the prior, the decoder and the checkpoint's options."""
+    stack = (
+        selection_options,
+        settings_options(ANALYSIS_SETTINGS),
+        settings_options(THRESHOLDS),
+        prior_file_option,
+        decoder_options,
+        checkpoint_options,
+    )
+    for decorate in reversed(stack):
+        command = decorate(command)
+    return command
+
+
 @click.group()
 @click.version_option(__version__, prog_name="latentprobe")
 def main():
@@ -133,12 +149,7 @@ def extract_command(checkpoint, output, force, **p):
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 @click.option("--plots", type=click.Path(), help="Write PNG figures here (a folder).")
-@selection_options
-@settings_options(ANALYSIS_SETTINGS)
-@settings_options(THRESHOLDS)
-@prior_file_option
-@decoder_options
-@checkpoint_options
+@analysis_options
 @handle_errors
 def analyze_command(source, output, force, as_json, plots, **p):
     """Decide whether z carries information about x (SOURCE: checkpoint or stats file)."""
@@ -160,25 +171,18 @@ def analyze_command(source, output, force, as_json, plots, **p):
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option(
     "--order",
-    type=click.Choice(["step", "names", "mtime", "given"]),
+    type=click.Choice(trajectory.ORDERS),
     default="step",
     show_default=True,
     help="step: the checkpoint's global_step, else numbers in the file names.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the series as JSON instead.")
-@selection_options
-@settings_options(ANALYSIS_SETTINGS)
-@settings_options(THRESHOLDS)
-@prior_file_option
-@decoder_options
-@checkpoint_options
+@analysis_options
 @handle_errors
 def track_command(checkpoints, output, force, order, as_json, **p):
     """Analyse a series of training CHECKPOINTS (files, folders or globs) and write one
     trajectory: every figure per step, when each unit collapsed, where I(x;z) peaked.
     Restarted with the same arguments after an interruption, it skips what is done."""
-    from latentprobe import trajectory
-
     given = {k: v for k, v in _given_options().items() if k not in ("quiet", "json", "force")}
     arguments = json.dumps(given, sort_keys=True, default=str)
     run = _run(p)

@@ -252,3 +252,21 @@ def test_report_compare_needs_a_name_per_report(reports):
     assert [r["model"] for r in table.rows] == ["model 1", "model 2"]
     with pytest.raises(OptionsError, match="one per report"):
         healthy.compare(partial, names=["a"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_verb_on_each_fixture(fixture_reports, name, tmp_path):
+    """show, export (CSV read back), plot and the HTML export on each of the three fixtures."""
+    path = str(fixture_reports[name])
+    report = Report.read(path)
+    shown = CliRunner().invoke(main, ["show", path])
+    assert shown.exit_code == 0 and f"verdict: {report.verdict.model}:" in shown.output
+    exported = CliRunner().invoke(main, ["export", path, "--format", "csv"])
+    (row,) = list(csv.DictReader(io.StringIO(exported.output)))
+    assert float(row["mi"]) == report.results["mutual_information"].nats
+    assert row["verdict"] == report.verdict.model
+    plotted = CliRunner().invoke(main, ["plot", path, "-o", str(tmp_path), "--format", "png"])
+    assert plotted.exit_code == 0, plotted.output
+    assert (tmp_path / "units.png").stat().st_size > 0
+    html = CliRunner().invoke(main, ["export", path, "--format", "html"])
+    assert html.exit_code == 0 and f"verdict: {report.verdict.model}:" in html.output
