@@ -12,7 +12,7 @@ import click
 from latentprobe import adapters, checkpoints, data, decoders, trajectory, workflow
 from latentprobe.atomic import check_output_path
 from latentprobe.extraction import EncodeOptions
-from latentprobe.outputs.plots import plots_folder, write_plots
+from latentprobe.outputs.plots import plots_folder, write_figures, write_plots
 from latentprobe.outputs.summary import summary
 from latentprobe.registry import ANALYSES
 from latentprobe.verdict import Thresholds
@@ -177,13 +177,17 @@ def analyze_command(source, output, force, as_json, plots, **p):
     help="step: the checkpoint's global_step, else numbers in the file names.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the series as JSON instead.")
+@click.option("--plots", type=click.Path(), help="Write the trajectory's figures here (PNG).")
 @analysis_options
 @handle_errors
-def track_command(checkpoints, output, force, order, as_json, **p):
+def track_command(checkpoints, output, force, order, as_json, plots, **p):
     """Analyse a series of training CHECKPOINTS (files, folders or globs) and write one
     trajectory: every figure per step, when each unit collapsed, where I(x;z) peaked.
     Restarted with the same arguments after an interruption, it skips what is done."""
-    given = {k: v for k, v in _given_options().items() if k not in ("quiet", "json", "force")}
+    if plots:
+        plots_folder(plots)  # a bad --plots fails before any work
+    ignored = ("quiet", "json", "force", "plots")
+    given = {k: v for k, v in _given_options().items() if k not in ignored}
     arguments = json.dumps(given, sort_keys=True, default=str)
     run = _run(p)
 
@@ -200,6 +204,10 @@ def track_command(checkpoints, output, force, order, as_json, **p):
         progress=run["progress"],
         provenance=run["provenance"],
     )
+    if plots:
+        from latentprobe.outputs import trajectory_figures
+
+        write_figures(trajectory_figures.drawers(series), plots, "png")
     if as_json:
         click.echo(json.dumps(trajectory.document(series), indent=2))
     else:

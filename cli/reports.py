@@ -152,9 +152,16 @@ def export_command(report, format_, table, output, force):
 @handle_errors
 def plot_command(report, output, format_):
     """Draw the figures of REPORT for a paper: per-unit columns on a log scale with error
-    bars and thresholds, the KL histogram, I(x;z) against log N, the probes against chance."""
+    bars and thresholds, the KL histogram, I(x;z) against log N, the probes against chance;
+    for a trajectory, the figures against the training step and the unit-by-step KL."""
     plots.plots_folder(output, flag="-o")
-    for path in plots.write_plots(Report.read(report), output, format_):
+    if store.file_kind(report) == store.TRAJECTORY_FORMAT:
+        from latentprobe.outputs import trajectory_figures
+
+        drawers = trajectory_figures.drawers(store.read_trajectory_file(report))
+    else:
+        drawers = plots.figure_drawers(Report.read(report))
+    for path in plots.write_figures(drawers, output, format_, flag="-o"):
         click.echo(f"wrote {path}", err=True)
 
 

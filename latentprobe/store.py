@@ -677,6 +677,7 @@ def write_trajectory_file(path, trajectory, *, force: bool = False) -> Path:
         _strings(checkpoints, "sha256", t.sha256, ("step",))
         _strings(checkpoints, "verdict", t.verdicts, ("step",))
         _series(checkpoints, "epoch", t.epochs, ("step",), description="-1 where unknown")
+        _series(checkpoints, "n_examples", t.n_examples, ("step",), description="examples")
         counts = f.create_group("counts")
         for status, values in t.counts.items():
             _series(counts, status, values, ("step",), description=f"units {status}")
@@ -759,5 +760,6 @@ def read_trajectory_file(path):
                 estimates=estimates,
                 per_unit=per_unit,
                 status=status,
+                n_examples=f["checkpoints/n_examples"][()],
                 provenance=_loads(f.attrs.get("provenance", "{}"), dict),
             )

@@ -130,6 +130,7 @@ class Trajectory:
     estimates: dict[str, dict]  # key -> title, units, value, stderr, low, high (T,)
     per_unit: dict[str, dict]  # key -> title, label, values (T, D), stderr (T, D) or None
     status: np.ndarray  # (T, D) strings
+    n_examples: np.ndarray  # (T,) examples analysed at each checkpoint
     provenance: dict = field(default_factory=dict)
 
     @property
@@ -206,6 +207,7 @@ def build(points: list[Point], provenance: dict | None = None) -> Trajectory:
         estimates=_estimates(points),
         per_unit=_per_unit(points),
         status=np.array([v.unit_status for v in verdicts], dtype=object),
+        n_examples=np.array([p.report.stats.n_examples for p in points], dtype=np.int64),
         provenance=dict(provenance or {}),
     )
 
@@ -253,6 +255,7 @@ def document(trajectory: Trajectory) -> dict:
             "estimates": t.estimates,
             "per_unit": {k: {**c, "stderr": c["stderr"]} for k, c in t.per_unit.items()},
             "status": t.status.tolist(),
+            "n_examples": t.n_examples,
             "collapse_step": t.collapse_step,
             "peak_mi_step": t.peak_step,
         }

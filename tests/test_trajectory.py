@@ -109,6 +109,40 @@ def test_show_reads_the_trajectory_back(tracked):
     assert refused.output.count("\n") == 1
 
 
+def test_the_trajectory_figures(tracked, tmp_path):
+    from matplotlib.figure import Figure
+
+    from latentprobe.outputs import trajectory_figures
+
+    root, _ = tracked
+    series = store.read_trajectory_file(root / "t.h5")
+    drawers = trajectory_figures.drawers(series)
+    assert set(drawers) == {"trajectory", "unit_kl"}
+    fig = Figure()
+    drawers["trajectory"](fig)
+    mi_axis, rate_axis, counts_axis = fig.axes
+    assert mi_axis.get_shared_x_axes().joined(mi_axis, counts_axis)
+    (mi_line, ceiling) = mi_axis.lines
+    assert mi_line.get_xdata().tolist() == [0, 100, 200, 300, 400]
+    np.testing.assert_allclose(ceiling.get_ydata(), np.log(400))
+    assert len(mi_axis.collections) == 1  # the 95% band
+    counts = {ln.get_label(): ln.get_ydata().tolist() for ln in counts_axis.lines}
+    assert counts["collapsed"] == [0, 2, 1, 3, 3]
+    fig = Figure()
+    drawers["unit_kl"](fig)
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (4, 5)  # unit x step
+    crossed = ax.collections[0].get_offsets().tolist()
+    assert sorted(map(tuple, crossed)) == sorted(
+        (t, u) for t in range(5) for u in range(4) if series.status[t, u] == "collapsed"
+    )
+    out = CliRunner().invoke(
+        main, ["plot", str(root / "t.h5"), "-o", str(tmp_path), "--format", "svg"]
+    )
+    assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trajectory.svg", "unit_kl.svg"]
+
+
 def test_the_trajectory_opens_in_xarray_on_a_step_dimension(tracked):
     xarray = pytest.importorskip("xarray")
     root, _ = tracked

@@ -152,11 +152,17 @@ def plots_folder(folder, flag: str = "--plots") -> Path:
 def write_plots(report, folder, format: str = "png") -> list[Path]:
     """Write every figure of the report into ``folder`` (created if missing) as ``format``
     (png, pdf or svg)."""
+    return write_figures(figure_drawers(report), folder, format)
+
+
+def write_figures(drawers: dict, folder, format: str = "png", flag: str = "--plots") -> list[Path]:
+    """Write each drawer's figure into ``folder`` as ``<name>.<format>``."""
     if format not in FORMATS:
         raise OutputError(f"unknown figure format {format!r}; choose {', '.join(FORMATS)}")
-    folder = plots_folder(folder)
-    drawers = figure_drawers(report).items()
-    return [_save(d, folder / f"{_file_stem(stem)}.{format}", format) for stem, d in drawers]
+    folder = plots_folder(folder, flag)
+    return [
+        _save(d, folder / f"{_file_stem(stem)}.{format}", format) for stem, d in drawers.items()
+    ]
 
 
 def _file_stem(stem: str) -> str:
