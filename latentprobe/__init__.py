@@ -19,6 +19,8 @@ _PUBLIC = {
     "EncoderStats": "types",
     "Prior": "types",
     "Report": "report",
+    "Monitor": "monitor",
+    "LatentprobeCallback": "callback",
     "analyze": "report",
     "Thresholds": "verdict",
     "load_model": "checkpoints",

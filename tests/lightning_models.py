@@ -135,3 +135,12 @@ class VAEXperiment(L.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.model.parameters(), lr=self.params["LR"])
+
+
+class LitVAEWithValidation(LitVAE):
+    """``LitVAE`` with a validation loop (its loss on the validation batches)."""
+
+    def validation_step(self, batch, batch_idx):
+        (x,) = batch
+        mu, logvar = self.encode(x)
+        self.log("val_kl", gaussian_kl(mu, logvar).mean())

@@ -1,0 +1,111 @@
+"""The training-time monitor (latentprobe.Monitor) in a plain loop, and the Lightning
+callback under a real Trainer whose logged figures match an offline analysis of the
+checkpoints it saved."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from latentprobe.cli.main import main
+from models import GainEncoder
+
+import latentprobe
+from latentprobe import store
+from latentprobe.errors import OptionsError
+
+
+def test_a_plain_loop_gets_figures_and_a_trajectory(tmp_path):
+    x = np.random.default_rng(0).normal(size=(600, 4)).astype(np.float32)
+    monitor = latentprobe.Monitor(x, every=10, output=tmp_path / "t.h5", examples=300)
+    model = GainEncoder().train()
+    seen = []
+    for step, gains in enumerate([[0.9] * 4] * 10 + [[0.9, 0.9, 0.0, 0.0]] * 11):
+        with torch.no_grad():
+            model.gain.copy_(torch.tensor(gains))
+        found = monitor.update(model, step)
+        seen.append(found is not None)
+        assert model.training  # put back in the mode it was in
+    assert seen.count(True) == 3  # steps 0, 10, 20
+    series = store.read_trajectory_file(tmp_path / "t.h5")
+    assert series.steps.tolist() == [0, 10, 20]
+    assert series.collapse_step == [None, None, 10, 10]
+    assert found["collapsed_units"] == 2 and found["active_units"] == 2
+    assert found["mi_ci95_low"] <= found["mi"] <= found["mi_ci95_high"]
+    assert series.n_examples.tolist() == [300, 300, 300]
+
+
+def test_the_monitor_refuses_bad_arguments():
+    with pytest.raises(OptionsError, match="every"):
+        latentprobe.Monitor(np.zeros((10, 3)), every=0)
+    with pytest.raises(OptionsError, match="held-out inputs"):
+        latentprobe.Monitor(np.zeros(10))
+
+
+def test_the_lightning_callback_logs_what_an_offline_analysis_finds(tmp_path):
+    L = pytest.importorskip("lightning")
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning_models import LitVAEWithValidation
+    from sklearn.datasets import load_digits
+
+    x = (load_digits().data / 16.0).astype(np.float32)
+    train, held_out = x[:1400], x[1400:]
+    np.save(tmp_path / "held_out.npy", held_out)
+    loader = lambda a, shuffle: torch.utils.data.DataLoader(  # noqa: E731
+        torch.utils.data.TensorDataset(torch.as_tensor(a)), batch_size=100, shuffle=shuffle
+    )
+    torch.manual_seed(0)
+    callback = latentprobe.LatentprobeCallback(held_out, output=tmp_path / "t.h5", examples=397)
+    saved = ModelCheckpoint(dirpath=tmp_path / "ckpts", save_top_k=-1, every_n_epochs=1)
+    trainer = L.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        devices=1,
+        logger=CSVLogger(tmp_path / "logs", name="run"),
+        callbacks=[callback, saved],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(LitVAEWithValidation(), loader(train, True), loader(held_out, False))
+    metrics = list(csv.DictReader(open(next((tmp_path / "logs").rglob("metrics.csv")))))
+    logged = [float(r["latentprobe/mi"]) for r in metrics if r.get("latentprobe/mi")]
+    assert len(logged) == 3  # one per epoch: at least three epochs, not fast_dev_run
+    checkpoints = sorted((tmp_path / "ckpts").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    assert len(checkpoints) == 3
+    series = store.read_trajectory_file(tmp_path / "t.h5")
+    for value, ckpt, low, high in zip(
+        logged,
+        checkpoints,
+        series.estimates["mi"]["low"],
+        series.estimates["mi"]["high"],
+        strict=True,
+    ):
+        out = CliRunner().invoke(
+            main,
+            [
+                "analyze",
+                str(ckpt),
+                "--arch",
+                "lightning_models:LitVAEWithValidation",
+                "--data",
+                str(tmp_path / "held_out.npy"),
+                "--only",
+                "mutual_information",
+                "--max-points",
+                "1000",
+                "--json",
+                "-o",
+                str(tmp_path / f"{ckpt.stem}.h5"),
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        offline = json.loads(out.stdout)
+        mi = offline["analyses"]["mutual_information"]
+        # the same examples and seed: the two estimates agree within both intervals
+        assert mi["ci95_low"] <= value <= mi["ci95_high"]
+        assert low <= mi["nats"] <= high
