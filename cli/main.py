@@ -178,15 +178,23 @@ def analyze_command(source, output, force, as_json, plots, **p):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the series as JSON instead.")
 @click.option("--plots", type=click.Path(), help="Write the trajectory's figures here (PNG).")
+@click.option(
+    "--checkpoint-jobs",
+    "checkpoint_jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Checkpoints analysed at once.",
+)
 @analysis_options
 @handle_errors
-def track_command(checkpoints, output, force, order, as_json, plots, **p):
+def track_command(checkpoints, output, force, order, as_json, plots, checkpoint_jobs, **p):
     """Analyse a series of training CHECKPOINTS (files, folders or globs) and write one
     trajectory: every figure per step, when each unit collapsed, where I(x;z) peaked.
     Restarted with the same arguments after an interruption, it skips what is done."""
     if plots:
         plots_folder(plots)  # a bad --plots fails before any work
-    ignored = ("quiet", "json", "force", "plots")
+    ignored = ("quiet", "json", "force", "plots", "checkpoint_jobs")
     given = {k: v for k, v in _given_options().items() if k not in ignored}
     arguments = json.dumps(given, sort_keys=True, default=str)
     run = _run(p)
@@ -200,6 +208,7 @@ def track_command(checkpoints, output, force, order, as_json, plots, **p):
         analyze_one,
         arguments=arguments,
         order=order,
+        jobs=checkpoint_jobs,
         force=force,
         progress=run["progress"],
         provenance=run["provenance"],

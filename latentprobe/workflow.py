@@ -351,41 +351,49 @@ def track(
     *,
     arguments: str = "",
     order: str = "step",
+    jobs: int = 1,
     force: bool = False,
     progress: bool = False,
     provenance: dict | None = None,
 ):
     """``latentprobe track``: ``analyze_one(path) -> Report`` for each checkpoint of
-    ``sources``, then the ordered series written to ``output``. Each checkpoint's report is
-    kept under ``partial_folder(output)`` (by the checkpoint's SHA-256 and a digest of
-    ``arguments``) as soon as it is done: a run killed midway and started again with the
-    same arguments skips those, and the folder goes once ``output`` is written."""
+    ``sources`` (``jobs`` at a time, in threads: torch and numpy release the GIL), then the
+    ordered series written to ``output``. Each checkpoint's report is kept under
+    ``partial_folder(output)`` (by the checkpoint's SHA-256 and a digest of ``arguments``)
+    as soon as it is done: a run killed midway and started again with the same arguments
+    skips those, and the folder goes once ``output`` is written."""
     import hashlib
     import shutil
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import datetime, timezone
 
     from . import trajectory
     from .atomic import check_output_path
     from .progress import bar
+    from .version import __version__
 
+    if jobs < 1:
+        raise OptionsError(f"--jobs must be at least 1, got {jobs}")
     check_output_path(output, force=force)
     paths = trajectory.checkpoint_paths(sources)
     work = partial_folder(output)
     work.mkdir(exist_ok=True)
     digest = hashlib.sha256(arguments.encode()).hexdigest()[:12]
-    points = []
-    with shown(progress), bar(len(paths), "checkpoints", unit="checkpoint") as shown_bar:
-        for path in paths:
-            shown_bar.set_postfix_str(path.name)
-            kept = work / f"{data.sha256_file(path)[:20]}-{digest}.report.h5"
-            report = Report.read(kept) if kept.exists() else analyze_one(path)
-            if not kept.exists():
-                report.write(kept)
-            points.append(trajectory.Point.of(path, report))
-            shown_bar.update()
-    from datetime import datetime, timezone
 
-    from .version import __version__
+    def point(path: Path):
+        kept = work / f"{data.sha256_file(path)[:20]}-{digest}.report.h5"
+        if kept.exists():
+            return trajectory.Point.of(path, Report.read(kept))
+        report = analyze_one(path)
+        report.write(kept)
+        return trajectory.Point.of(path, report)
 
+    with shown(progress), bar(len(paths), "checkpoints", unit="checkpoint") as counted:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            points = []
+            for done in pool.map(point, paths):
+                points.append(done)
+                counted.update()
     stamp = {"latentprobe_version": __version__}
     stamp["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     series = trajectory.build(trajectory.ordered(points, order), {**(provenance or {}), **stamp})

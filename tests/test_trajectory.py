@@ -263,3 +263,53 @@ def _contents(path: Path) -> dict:
 
         f.visititems(keep)
     return json.loads(json.dumps(out, default=str))
+
+
+def _analyze_one(folder: Path):
+    from latentprobe import workflow
+    from latentprobe.workflow import DataSpec, ModelSpec
+
+    def analyze_one(path):
+        model = ModelSpec(Path(path), arch="models:GainEncoder")
+        return workflow.analyze_source(
+            path, model=model, data_spec=DataSpec(str(folder.parent / "x.npy")), skip=("probes",)
+        )
+
+    return analyze_one
+
+
+def test_a_restarted_series_analyses_only_what_was_not_done(tmp_path):
+    from latentprobe import workflow
+
+    folder = _series(tmp_path / "ckpts")
+    analyze_one, calls = _analyze_one(folder), []
+
+    def failing_after_two(path):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stopped midway
+        calls.append(path)
+        return analyze_one(path)
+
+    with pytest.raises(KeyboardInterrupt):
+        workflow.track([folder], tmp_path / "t.h5", failing_after_two, arguments="a")
+    again = []
+    counted = lambda path: again.append(path) or analyze_one(path)  # noqa: E731
+    series = workflow.track([folder], tmp_path / "t.h5", counted, arguments="a")
+    assert len(again) == 3 and not set(again) & set(calls)  # the two kept were not redone
+    assert series.collapse_step == COLLAPSED_AT
+    other = []
+    workflow.track(  # other arguments: nothing kept applies
+        [folder], tmp_path / "u.h5", lambda p: other.append(p) or analyze_one(p), arguments="b"
+    )
+    assert len(other) == 5
+
+
+def test_checkpoints_in_parallel_give_the_same_series(tmp_path):
+    from latentprobe import workflow
+
+    folder = _series(tmp_path / "ckpts")
+    one = workflow.track([folder], tmp_path / "a.h5", _analyze_one(folder), jobs=1)
+    two = workflow.track([folder], tmp_path / "b.h5", _analyze_one(folder), jobs=2)
+    assert one.steps.tolist() == two.steps.tolist()
+    np.testing.assert_array_equal(one.estimates["mi"]["value"], two.estimates["mi"]["value"])
+    np.testing.assert_array_equal(one.per_unit["kl"]["values"], two.per_unit["kl"]["values"])
