@@ -194,7 +194,9 @@ def track_command(checkpoints, output, force, order, as_json, plots, checkpoint_
     Restarted with the same arguments after an interruption, it skips what is done."""
     if plots:
         plots_folder(plots)  # a bad --plots fails before any work
-    ignored = ("quiet", "json", "force", "plots", "checkpoint_jobs")
+    # what changes one checkpoint's analysis: not which checkpoints, where, or in what order
+    ignored = ("quiet", "json", "force", "plots", "checkpoint_jobs", "checkpoints", "output")
+    ignored += ("order",)
     given = {k: v for k, v in _given_options().items() if k not in ignored}
     arguments = json.dumps(given, sort_keys=True, default=str)
     run = _run(p)

@@ -23,11 +23,14 @@ class LatentprobeCallback(L.Callback):
     def _run(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self._done_epoch == trainer.current_epoch:
             return
+        if not trainer.is_global_zero:  # one rank analyses and writes (DDP)
+            return
         self._done_epoch = trainer.current_epoch
         model = getattr(pl_module, self.module) if self.module else pl_module
         found = self.monitor.update(model, trainer.global_step, trainer.current_epoch)
         if found:
-            pl_module.log_dict({f"latentprobe/{k}": v for k, v in found.items()})
+            figures = {f"latentprobe/{k}": v for k, v in found.items()}
+            pl_module.log_dict(figures, rank_zero_only=True)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         self._run(trainer, pl_module)

@@ -244,8 +244,15 @@ class _Job:
 
     def run(self, sink, provenance: dict | None) -> dict:
         """Encode into ``sink`` while the input files are hashed on a second thread; the
-        provenance to record (``provenance`` on top)."""
-        torch.manual_seed(self.seed)
+        provenance to record (``provenance`` on top). The encoder's random numbers come
+        from ``seed`` in a fork of torch's generators: the caller's (a training loop's)
+        are left as they were."""
+        cuda = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(self.seed)
+            return self._run(sink, provenance)
+
+    def _run(self, sink, provenance: dict | None) -> dict:
         with ThreadPoolExecutor(max_workers=1) as hasher:
             digests = hasher.submit(hash_inputs, self.loaded, self.source)
             self._encode(sink, digests)

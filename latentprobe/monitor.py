@@ -1,5 +1,5 @@
 """A training-time monitor: the cheap analyses on a fixed held-out subset, every few steps,
-appended to a trajectory (``latentprobe.Monitor``; the Lightning callback in
+kept as a trajectory (``latentprobe.Monitor``; the Lightning callback in
 ``latentprobe.callback`` drives one).
 
 Each ``update(model, step)`` encodes the same examples (a subset of ``data`` fixed by the

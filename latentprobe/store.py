@@ -668,7 +668,10 @@ def write_trajectory_file(path, trajectory, *, force: bool = False) -> Path:
     """Write a trajectory atomically: one row per checkpoint on the ``step`` dimension
     (its scale holds the training steps), per-unit series on (step, unit)."""
     t = trajectory
-    with atomic_path(path, force=force) as temp, h5py.File(temp, "w") as f:
+    arrays = [c["values"] for c in t.per_unit.values()]
+    arrays += [c["stderr"] for c in t.per_unit.values() if c["stderr"] is not None]
+    nbytes = sum(a.nbytes for a in arrays) + 64 * t.status.size + 2**16 * len(t.steps)
+    with atomic_path(path, force=force) as temp, reserved_file(temp, Path(path), nbytes) as f:
         f["step"] = np.asarray(t.steps, dtype=np.int64)
         f["step"].make_scale("step")
         f["step"].attrs["long_name"] = "training step of each checkpoint"

@@ -220,7 +220,7 @@ def summary_lines(trajectory: Trajectory) -> list[str]:
         f"trajectory: {len(t.steps)} checkpoints, steps {t.steps[0]:,} to {t.steps[-1]:,}; "
         f"verdict at the last: {t.verdicts[-1]} (all figures in nats)"
     ]
-    if "mi" in t.estimates:
+    if t.peak_step is not None:
         mi = t.estimates["mi"]["value"]
         lines.append(
             f"I(x;z) peaked at step {t.peak_step:,} ({np.nanmax(mi):.4f} nats); "

@@ -380,18 +380,21 @@ def track(
     work.mkdir(exist_ok=True)
     digest = hashlib.sha256(arguments.encode()).hexdigest()[:12]
 
-    def point(path: Path):
-        kept = work / f"{data.sha256_file(path)[:20]}-{digest}.report.h5"
+    paths = _distinct(paths)
+
+    def point(item):
+        path, sha = item
+        kept = work / f"{sha[:20]}-{digest}.report.h5"
         if kept.exists():
             return trajectory.Point.of(path, Report.read(kept))
         report = analyze_one(path)
-        report.write(kept)
+        report.write(kept, force=True)
         return trajectory.Point.of(path, report)
 
     with shown(progress), bar(len(paths), "checkpoints", unit="checkpoint") as counted:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             points = []
-            for done in pool.map(point, paths):
+            for done in pool.map(point, paths.items()):
                 points.append(done)
                 counted.update()
     stamp = {"latentprobe_version": __version__}
@@ -400,3 +403,18 @@ def track(
     store.write_trajectory_file(output, series, force=force)
     shutil.rmtree(work, ignore_errors=True)
     return series
+
+
+def _distinct(paths) -> dict:
+    """Path -> SHA-256, one path per content: a copy (Lightning's last.ckpt beside the last
+    epoch's) is left out with a warning instead of counting one checkpoint twice."""
+    found: dict[str, Path] = {}
+    for path in paths:
+        sha = data.sha256_file(path)
+        if sha in found:
+            warnings.warn(
+                f"{path} has the same bytes as {found[sha]}; it is left out", stacklevel=3
+            )
+            continue
+        found[sha] = path
+    return {path: sha for sha, path in found.items()}

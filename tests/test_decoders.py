@@ -105,6 +105,19 @@ def test_float32_bernoulli_logits_within_the_stated_rounding_bound():
     assert np.all(np.abs(low.numpy() - exact) <= bound)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_bernoulli_logits_are_summed_in_float32(dtype):
+    """Logits rounded to half precision, then scored: within the float32 bound of the float64
+    score of the same rounded logits (sums in half precision were off by whole nats)."""
+    rng = np.random.default_rng(3)
+    logits = torch.tensor(rng.normal(scale=3.0, size=(40, 784))).to(dtype)
+    x = torch.tensor((rng.random((4, 784)) < 0.3).astype(np.float32))
+    exact = Likelihood("bernoulli").score(logits.double(), x.double(), 10).numpy()
+    low = Likelihood("bernoulli").score(logits, x.to(dtype), 10).numpy()
+    bound = 784 * 6e-8 * 2 * np.abs(logits.double().numpy()).sum(1) + 1e-3
+    assert np.all(np.abs(low - exact) <= bound)
+
+
 def test_a_flat_decoder_output_is_reshaped_to_x_and_a_wrong_size_refused():
     x = X01.reshape(4, 1, 2, 3)
     flat = _score("bernoulli", torch.tensor(PARAMS), x)

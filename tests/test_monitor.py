@@ -39,6 +39,16 @@ def test_a_plain_loop_gets_figures_and_a_trajectory(tmp_path):
     assert series.n_examples.tolist() == [300, 300, 300]
 
 
+def test_an_update_leaves_the_training_loops_random_numbers_alone():
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    monitor = latentprobe.Monitor(x, max_points=100)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    monitor.update(GainEncoder(), 0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_the_monitor_refuses_bad_arguments():
     with pytest.raises(OptionsError, match="every"):
         latentprobe.Monitor(np.zeros((10, 3)), every=0)

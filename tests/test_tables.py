@@ -42,7 +42,7 @@ def _paths(fixture_reports):
         (Estimate.normal("k", "t", -5.23e-05, 0.00097), "-0.0001 ± 0.0019"),
         (Estimate.interval("k", "t", 0.9812, 0.95, 0.99), "0.981 [0.950, 0.990]"),
         (Estimate.normal("k", "t", math.nan, 0.1), "-"),
-        (Estimate("k", "t", 2.5, math.nan, math.nan, math.nan), "2.5000"),
+        (Estimate("k", "t", 2.5, math.nan, math.nan, math.nan), "2.5000 (no interval)"),
     ],
 )
 def test_an_estimate_prints_its_95_percent_half_width_to_two_digits(estimate, text):
@@ -121,6 +121,8 @@ def test_latex_is_a_booktabs_tabular_with_escaped_text_and_pm_intervals(reports)
     assert len(header) == 1 and len(body) == 3
     assert all(len(row) == len(spec) == len(header[0]) for row in body)
     assert body[0][0] == r"beta\_0.5 \& 100\%"
+    assert r"KL(q(z)\textbar{}\textbar{}p(z))" in header[0]  # | is an em dash in text mode
+    assert "e-" not in text.split("\\midrule")[1]  # e-notation written as powers of ten
     mi_at = header[0].index("I(x;z)")
     assert re.fullmatch(r"\$\d+\.\d+ \\pm \d+\.\d+\$", body[0][mi_at])
     assert body[2][mi_at].endswith("\\textsuperscript{*}")  # differs from the first

@@ -297,11 +297,42 @@ def test_a_restarted_series_analyses_only_what_was_not_done(tmp_path):
     series = workflow.track([folder], tmp_path / "t.h5", counted, arguments="a")
     assert len(again) == 3 and not set(again) & set(calls)  # the two kept were not redone
     assert series.collapse_step == COLLAPSED_AT
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        workflow.track([folder], tmp_path / "u.h5", failing_after_two, arguments="a")
     other = []
-    workflow.track(  # other arguments: nothing kept applies
+    workflow.track(  # the same output, other arguments: nothing kept applies
         [folder], tmp_path / "u.h5", lambda p: other.append(p) or analyze_one(p), arguments="b"
     )
     assert len(other) == 5
+
+
+def test_a_copy_of_a_checkpoint_is_left_out_with_a_warning(tmp_path):
+    import shutil
+
+    from latentprobe import workflow
+
+    folder = _series(tmp_path / "ckpts")
+    shutil.copy(folder / "run-2.ckpt", folder / "last.ckpt")  # Lightning's last.ckpt
+    with pytest.warns(UserWarning, match="same bytes"):
+        series = workflow.track([folder], tmp_path / "t.h5", _analyze_one(folder), jobs=2)
+    assert series.steps.tolist() == [0, 100, 200, 300, 400]
+
+
+def test_a_series_without_the_mutual_information_summarises(tmp_path):
+    from latentprobe import workflow
+    from latentprobe.workflow import DataSpec, ModelSpec
+
+    folder = _series(tmp_path / "ckpts")
+
+    def kl_only(path):
+        model = ModelSpec(Path(path), arch="models:GainEncoder")
+        data = DataSpec(str(folder.parent / "x.npy"))
+        return workflow.analyze_source(path, model=model, data_spec=data, only=("kl_divergence",))
+
+    series = workflow.track([folder / "run-1.ckpt"], tmp_path / "t.h5", kl_only)
+    assert series.peak_step is None
+    assert trajectory.summary_lines(series)[0].startswith("trajectory: 1 checkpoints")
 
 
 def test_checkpoints_in_parallel_give_the_same_series(tmp_path):

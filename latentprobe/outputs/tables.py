@@ -118,7 +118,10 @@ def transpose(table: Table) -> Table:
 
 
 def _units_note() -> list[str]:
-    return ["figures in nats (accuracies and counts without units); ± is the 95% interval"]
+    return [
+        "figures in nats (accuracies and counts without units); ± is the 95% interval; "
+        "a figure without one is exact"
+    ]
 
 
 def unit_table(report) -> Table:
@@ -226,7 +229,7 @@ def estimate_parts(e: Estimate) -> tuple[str, str | None, tuple[str, str] | None
     if not math.isfinite(e.value):
         return "-", None, None
     if not (math.isfinite(e.low) and math.isfinite(e.high)):
-        return _number(e.value), None, None
+        return f"{_number(e.value)} (no interval)", None, None
     half = (e.high - e.low) / 2
     d = _decimals(half)
     if half == 0:
@@ -299,6 +302,7 @@ LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "<": r"\textless{}",
+    "|": r"\textbar{}",
     ">": r"\textgreater{}",
 }
 
@@ -307,18 +311,27 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX_SPECIAL.get(c, c) for c in text)
 
 
+def _latex_number(text: str) -> str:
+    """A number for math mode: e-notation as a power of ten, thousands' commas braced."""
+    mantissa, e, exponent = text.partition("e")
+    if e:
+        return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+    return text.replace(",", "{,}")
+
+
 def _latex_cell(cell, marked: bool) -> str:
     if isinstance(cell, Estimate):
         value, half, ends = estimate_parts(cell)
+        value, ends = _latex_number(value), ends and tuple(map(_latex_number, ends))
         if half is not None:
-            text = f"${value} \\pm {half}$"
+            text = f"${value} \\pm {_latex_number(half)}$"
         elif ends is not None:
             text = f"${value}$ $[{ends[0]}, {ends[1]}]$"
         else:
             text = "--" if value == "-" else f"${value}$"
     elif isinstance(cell, (float, int, np.integer)) and not isinstance(cell, bool):
         text = _cell_text(cell)
-        text = "--" if text == "-" else f"${text.replace(',', '{,}')}$"
+        text = "--" if text == "-" else f"${_latex_number(text)}$"
     else:
         text = latex_escape(_cell_text(cell))
     return text + ("\\textsuperscript{*}" if marked else "")
