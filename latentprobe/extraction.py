@@ -4,6 +4,7 @@ statistics."""
 from __future__ import annotations
 
 import platform
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -154,22 +155,48 @@ class _SharedCores:
     Measured with bench/bench_extract.py on 2 cores (N = 100,000 x 784): hashing the data
     file ahead on a second thread this way, 1.14x a bare inference loop; hashing the bytes as
     the batches are read (on a thread, with torch at full width), 1.40x.
+
+    Torch's thread count is process-wide: extractions that overlap (``track
+    --checkpoint-jobs``) share one count of the threads given up, so that each restores
+    exactly its own and the count comes back to what it was before the first.
     """
 
+    _lock = threading.Lock()
+    _holders = 0
+    _full = 1
+    _given_up = 0
+
     def __init__(self, task: Future | None):
-        self.task, self.threads, self.reduced = task, torch.get_num_threads(), False
+        self.task, self.reduced = task, False
+
+    @classmethod
+    def _apply(cls) -> None:
+        torch.set_num_threads(max(1, cls._full - cls._given_up))
 
     def update(self) -> None:
-        busy = self.task is not None and not self.task.done() and self.threads > 1
-        if busy != self.reduced:
-            torch.set_num_threads(self.threads - 1 if busy else self.threads)
+        busy = self.task is not None and not self.task.done()
+        if busy == self.reduced:
+            return
+        with _SharedCores._lock:
+            if busy and _SharedCores._full - _SharedCores._given_up <= 1:
+                return  # one thread left: nothing to give up
+            _SharedCores._given_up += 1 if busy else -1
             self.reduced = busy
+            _SharedCores._apply()
 
     def __enter__(self) -> _SharedCores:
+        with _SharedCores._lock:
+            if _SharedCores._holders == 0:
+                _SharedCores._full, _SharedCores._given_up = torch.get_num_threads(), 0
+            _SharedCores._holders += 1
         return self
 
     def __exit__(self, *exc) -> None:
-        torch.set_num_threads(self.threads)
+        with _SharedCores._lock:
+            _SharedCores._given_up -= self.reduced
+            self.reduced = False
+            _SharedCores._holders -= 1
+            _SharedCores._apply()
 
 
 def run_encoder(

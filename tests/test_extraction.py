@@ -233,3 +233,31 @@ def test_a_prior_that_does_not_fit_the_units_is_refused(tuple_model, tmp_path):
         extract_to_file(tuple_model, X, tmp_path / "s.h5", prior=two_units)
     assert not (tmp_path / "s.h5").exists() and _leftovers(tmp_path) == []
     latentprobe.extract(tuple_model, X, prior=Prior.diagonal([0.0, 1.0, 2.0], 0.5))  # fits
+
+
+def test_overlapping_extractions_give_torch_its_threads_back():
+    """Two extractions sharing the cores with their hashing threads, entered and left in an
+    interleaved order (track --checkpoint-jobs): torch's process-wide thread count returns
+    to where it was (each used to restore the reduced count the other had left)."""
+    from concurrent.futures import Future
+
+    from latentprobe.extraction import _SharedCores
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        busy_a, busy_b = Future(), Future()
+        a = _SharedCores(busy_a).__enter__()
+        a.update()
+        b = _SharedCores(busy_b).__enter__()
+        b.update()
+        assert torch.get_num_threads() == 2  # one thread given up by each
+        a.__exit__(None, None, None)
+        assert torch.get_num_threads() == 3
+        busy_b.set_result(None)
+        b.update()
+        assert torch.get_num_threads() == 4
+        b.__exit__(None, None, None)
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
