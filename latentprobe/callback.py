@@ -1,6 +1,6 @@
 """A Lightning callback that runs a ``Monitor`` at the end of each validation epoch (or of
 each training epoch when there is no validation loop) and logs its figures to the trainer's
-loggers as ``latentprobe/<figure>`` (``pip install 'latentprobe[lightning]'``)."""
+loggers as ``latentprobe/<scalar>`` (``pip install 'latentprobe[lightning]'``)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ class Monitor:
     """``Monitor(x, every=100, output="trajectory.h5")``; call ``update(model, step)`` in
     the training loop. ``x``: held-out inputs (N, ...), an array or tensor; ``examples``:
     how many of them (a subset fixed by ``seed``); ``every``: analyse when ``step`` is a
-    multiple of it. ``update`` returns the figures (nats) of that step, or None."""
+    multiple of it. ``update`` returns the scalars (nats, counts) of that step, or None."""
 
     def __init__(
         self,
@@ -69,14 +69,14 @@ class Monitor:
         self.points.append(trajectory.Point(name, int(step), epoch, "", report))
         if self.output is not None:
             store.write_trajectory_file(self.output, self.trajectory, force=True)
-        return figures(report)
+        return scalars(report)
 
     @property
     def trajectory(self) -> trajectory.Trajectory:
         return trajectory.build(self.points, {"monitor": {"every": self.every, "seed": self.seed}})
 
 
-def figures(report) -> dict:
+def scalars(report) -> dict:
     """The scalars a logger records: I(x;z) and its interval, the rate, the unit counts."""
     found = {}
     mi = report.results.get("mutual_information")

@@ -107,6 +107,11 @@ class Analysis:
     figures: Callable | None = None
 
 
+def _threshold(name: str) -> Callable:
+    """A column's threshold read from the verdict's ``Thresholds``."""
+    return lambda result, thresholds: getattr(thresholds, name)
+
+
 def _run_active_units(inputs, options, seed):
     return au.active_units(inputs.stats.mu, threshold=options.threshold)
 
@@ -210,7 +215,7 @@ ANALYSES: dict[str, Analysis] = {
                 "per_unit_rate",
                 "KL to the prior (nats)",
                 "sum",
-                threshold=lambda result, thresholds: thresholds.kl_threshold,
+                threshold=_threshold("kl_threshold"),
             ),
         ),
         figures=kl.figures,
@@ -231,7 +236,7 @@ ANALYSES: dict[str, Analysis] = {
                 "per_unit_mi",
                 "I(x;z_i) (nats)",
                 "sum",
-                threshold=lambda result, thresholds: thresholds.mi_threshold,
+                threshold=_threshold("mi_threshold"),
             ),
         ),
         figures=mi.figures,
@@ -266,7 +271,7 @@ ANALYSES: dict[str, Analysis] = {
                 "reliance",
                 "per_unit_reliance",
                 "decoder reliance on z_i (nats)",
-                threshold=lambda result, thresholds: thresholds.mi_threshold,
+                threshold=_threshold("mi_threshold"),
             ),
         ),
     ),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .analyzers.result import Estimate
 from .errors import OptionsError
 from .outputs import tables
 from .registry import ANALYSES
@@ -155,7 +156,7 @@ def _steps(points: list[Point]) -> np.ndarray:
 
 def _estimates(points: list[Point]) -> dict[str, dict]:
     rows = [tables.model_row(p.path.name, p.report) for p in points]
-    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if hasattr(v, "stderr")))
+    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, Estimate)))
     out = {}
     for key in keys:
         cells = [r.get(key) for r in rows]
@@ -253,7 +254,7 @@ def document(trajectory: Trajectory) -> dict:
             "verdicts": t.verdicts,
             "counts": t.counts,
             "estimates": t.estimates,
-            "per_unit": {k: {**c, "stderr": c["stderr"]} for k, c in t.per_unit.items()},
+            "per_unit": t.per_unit,
             "status": t.status.tolist(),
             "n_examples": t.n_examples,
             "collapse_step": t.collapse_step,

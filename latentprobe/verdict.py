@@ -46,6 +46,8 @@ import numpy as np
 from .options import Options, option
 
 STATUSES = ("active", "ignored", "inactive", "collapsed", "undetermined")
+#: Statuses counted in summaries and tables even when no unit has them.
+ALWAYS_COUNTED = ("active", "inactive", "collapsed")
 STATUS_COLOURS = {
     "active": "tab:green",
     "ignored": "tab:purple",

@@ -9,13 +9,18 @@ hand over to ``extraction`` and ``report``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import shutil
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, decoders, memory, registry, store
+from . import checkpoints, data, decoders, memory, registry, store, trajectory
+from .atomic import check_output_path
 from .checkpoints import LoadedModel
 from .data import DataSource
 from .errors import (
@@ -27,10 +32,11 @@ from .errors import (
 )
 from .extraction import DEFAULTS as ENCODE_DEFAULTS
 from .extraction import EncodeOptions, extract, extract_to_file, resolve_device
-from .progress import shown
+from .progress import bar, shown
 from .report import Report, analyze
 from .types import EncoderStats, Prior
 from .verdict import Thresholds
+from .version import __version__
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -362,15 +368,6 @@ def track(
     ``partial_folder(output)`` (by the checkpoint's SHA-256 and a digest of ``arguments``)
     as soon as it is done: a run killed midway and started again with the same arguments
     skips those, and the folder goes once ``output`` is written."""
-    import hashlib
-    import shutil
-    from concurrent.futures import ThreadPoolExecutor
-    from datetime import datetime, timezone
-
-    from . import trajectory
-    from .atomic import check_output_path
-    from .progress import bar
-    from .version import __version__
 
     if jobs < 1:
         raise OptionsError(f"--jobs must be at least 1, got {jobs}")

@@ -46,7 +46,7 @@ def _paths(fixture_reports):
     ],
 )
 def test_an_estimate_prints_its_95_percent_half_width_to_two_digits(estimate, text):
-    assert tables._cell_text(estimate) == text
+    assert tables.cell_text(estimate) == text
 
 
 def test_differs_when_the_gap_exceeds_the_interval_of_the_difference():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,14 +43,36 @@ def result_document(result: Result) -> dict:
     }
 
 
+class UnitColumn(NamedTuple):
+    """A declared per-unit column of a report: its values (D,), their standard errors (the
+    result's ``<field>_stderr`` array, None when it has none) and its threshold (or None)."""
+
+    column: object
+    values: np.ndarray
+    stderr: np.ndarray | None
+    threshold: float | None
+
+
+def unit_columns(report) -> list[UnitColumn]:
+    """Every per-unit column the analyses that ran declare in the table, in table order."""
+    found = []
+    for name, result in report.results.items():
+        for column in ANALYSES[name].columns:
+            threshold = column.threshold
+            found.append(
+                UnitColumn(
+                    column,
+                    getattr(result, column.field),
+                    getattr(result, f"{column.field}_stderr", None),
+                    threshold(result, report.verdict.thresholds) if threshold else None,
+                )
+            )
+    return found
+
+
 def declared_columns(report) -> list[tuple]:
-    """(column, values of shape (D,)) for every per-unit column the analyses that ran
-    declare in the table, in table order."""
-    return [
-        (column, getattr(result, column.field))
-        for name, result in report.results.items()
-        for column in ANALYSES[name].columns
-    ]
+    """(column, values of shape (D,)) for every declared per-unit column."""
+    return [(u.column, u.values) for u in unit_columns(report)]
 
 
 def unit_rows(report) -> list[dict]:

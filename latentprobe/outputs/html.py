@@ -30,7 +30,7 @@ def _table(table: tables.Table) -> str:
     rows = []
     for row in table.rows:
         cells = "".join(
-            f"<td>{escape(tables._cell_text(row.get(k)))}</td>" for k, _ in table.columns
+            f"<td>{escape(tables.cell_text(row.get(k)))}</td>" for k, _ in table.columns
         )
         rows.append(f"<tr>{cells}</tr>")
     notes = "".join(f"<p class='notes'>{escape(n)}</p>" for n in table.notes)

@@ -22,6 +22,7 @@ from ..atomic import atomic_path
 from ..errors import OutputError
 from ..registry import ANALYSES
 from ..verdict import STATUS_COLOURS, STATUSES
+from .document import unit_columns
 
 FORMATS = ("png", "pdf", "svg")
 #: Fonts embedded as TrueType (Type 42) in PDF, as journals ask; text kept as text in SVG.
@@ -41,17 +42,9 @@ def _pyplot():
 
 def unit_panels(report) -> list[tuple]:
     """(column, values, stderr or None, threshold or None) of every declared column."""
-    panels = []
-    for name, result in report.results.items():
-        for column in ANALYSES[name].columns:
-            stderr = getattr(result, f"{column.field}_stderr", None)
-            threshold = (
-                column.threshold(result, report.verdict.thresholds) if column.threshold else None
-            )
-            panels.append(
-                (column, np.asarray(getattr(result, column.field), float), stderr, threshold)
-            )
-    return panels
+    return [
+        (u.column, np.asarray(u.values, float), u.stderr, u.threshold) for u in unit_columns(report)
+    ]
 
 
 def draw_units(fig, report) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 from ..formatting import fmt
 from ..registry import ANALYSES
 from ..types import FAMILIES
-from ..verdict import STATUSES, Thresholds
+from ..verdict import ALWAYS_COUNTED, STATUSES, Thresholds
 from .document import declared_columns
 from .groups import group_rows, is_grouped
 
@@ -31,10 +31,6 @@ def _training_text(report) -> str:
     training = report.stats.provenance.get("checkpoint_training") or {}
     parts = [f"{k.replace('_', ' ')} {v:,}" for k, v in training.items()]
     return f"; {', '.join(parts)}" if parts else ""
-
-
-#: Statuses counted in the verdict line even when no unit has them.
-ALWAYS_COUNTED = ("active", "inactive", "collapsed")
 
 
 def _decoder_side(report) -> str:

@@ -26,12 +26,10 @@ import numpy as np
 from ..analyzers.intervals import Z95
 from ..analyzers.result import Estimate
 from ..registry import ANALYSES
-from ..verdict import STATUSES
-from .document import plain
+from ..verdict import ALWAYS_COUNTED, STATUSES
+from .document import plain, unit_columns
 
 FORMATS = ("text", "markdown", "latex", "csv", "json")
-#: Statuses that get a column even when no model has a unit with them.
-ALWAYS_COUNTED = ("active", "inactive", "collapsed")
 MARK = "*"
 
 
@@ -128,11 +126,7 @@ def unit_table(report) -> Table:
     """One row per unit: its status and every declared per-unit column, with its standard
     error when the analysis gives one (a ``<field>_stderr`` array)."""
     columns = [("unit", "unit"), ("status", "status")]
-    declared = []
-    for name, result in report.results.items():
-        for column in ANALYSES[name].columns:
-            stderr = getattr(result, f"{column.field}_stderr", None)
-            declared.append((column, getattr(result, column.field), stderr))
+    declared = [(u.column, u.values, u.stderr) for u in unit_columns(report)]
     columns += [(c.key, c.title) for c, _, _ in declared]
     rows = []
     for i, status in enumerate(report.verdict.unit_status):
@@ -241,7 +235,7 @@ def estimate_parts(e: Estimate) -> tuple[str, str | None, tuple[str, str] | None
     return fixed(e.value), None, (fixed(e.low), fixed(e.high))
 
 
-def _cell_text(cell) -> str:
+def cell_text(cell) -> str:
     if isinstance(cell, Estimate):
         value, half, ends = estimate_parts(cell)
         if half is not None:
@@ -262,7 +256,7 @@ def _text_cells(table: Table) -> list[list[str]]:
     for i, row in enumerate(table.rows):
         marked = table.differs[i] if i < len(table.differs) else set()
         cells.append(
-            [_cell_text(row.get(k)) + (f" {MARK}" if k in marked else "") for k, _ in table.columns]
+            [cell_text(row.get(k)) + (f" {MARK}" if k in marked else "") for k, _ in table.columns]
         )
     return cells
 
@@ -330,10 +324,10 @@ def _latex_cell(cell, marked: bool) -> str:
         else:
             text = "--" if value == "-" else f"${value}$"
     elif isinstance(cell, (float, int, np.integer)) and not isinstance(cell, bool):
-        text = _cell_text(cell)
+        text = cell_text(cell)
         text = "--" if text == "-" else f"${_latex_number(text)}$"
     else:
-        text = latex_escape(_cell_text(cell))
+        text = latex_escape(cell_text(cell))
     return text + ("\\textsuperscript{*}" if marked else "")
 
 
