@@ -192,6 +192,7 @@ def track_command(checkpoints, output, force, order, as_json, plots, checkpoint_
     """Analyse a series of training CHECKPOINTS (files, folders or globs) and write one
     trajectory: every figure per step, when each unit collapsed, where I(x;z) peaked.
     Restarted with the same arguments after an interruption, it skips what is done."""
+    check_output_path(Path(output), force=force)
     if plots:
         plots_folder(plots)  # a bad --plots fails before any work
     # what changes one checkpoint's analysis: not which checkpoints, where, or in what order
@@ -200,9 +201,11 @@ def track_command(checkpoints, output, force, order, as_json, plots, checkpoint_
     given = {k: v for k, v in _given_options().items() if k not in ignored}
     arguments = json.dumps(given, sort_keys=True, default=str)
     run = _run(p)
+    data_once = _data(p).opened()
 
     def analyze_one(path):
-        return workflow.analyze_source(path, **_analysis_specs(path, p), **run)
+        specs = {**_analysis_specs(path, p), "data_spec": data_once}
+        return workflow.analyze_source(path, **specs, **run)
 
     series = workflow.track(
         checkpoints,

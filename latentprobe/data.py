@@ -47,6 +47,8 @@ class DataSource:
     ``supports_workers``: ``iter_batches`` uses DataLoader workers (torch Datasets only).
     ``encoder_inputs(start, stop)``: the arrays the encoder takes beside x (lengths, masks,
     conditions: ``--encoder-inputs``) for the rows of a batch, by name in the order given.
+    ``digests``: the files' SHA-256 by path once computed (``hashed``), so that a series of
+    checkpoints on the same data hashes it once.
     """
 
     description: str
@@ -56,6 +58,17 @@ class DataSource:
     files: tuple[Path, ...] = ()
     supports_workers: bool = False
     encoder_inputs: Callable[[int, int], dict[str, np.ndarray]] | None = None
+    digests: dict[str, str] | None = None
+
+    def hashed(self) -> DataSource:
+        """The same source with its files' SHA-256 computed now."""
+        return dataclasses.replace(self, digests={str(p): sha256_file(p) for p in self.files})
+
+    def file_digests(self) -> dict[str, str]:
+        """The files' SHA-256 by path (computed unless ``hashed`` already did)."""
+        if self.digests is not None:
+            return dict(self.digests)
+        return {str(p): sha256_file(p) for p in self.files}
 
 
 def sha256_file(path: Path) -> str:

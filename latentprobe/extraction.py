@@ -389,7 +389,7 @@ def hash_inputs(loaded: LoadedModel | None, source: DataSource) -> dict:
     checkpoint_files = [p for p in (loaded.files if loaded else ()) if p.is_file()]
     return {
         "checkpoint_sha256": {str(p): sha256_file(p) for p in checkpoint_files},
-        "data_sha256": {str(p): sha256_file(p) for p in source.files},
+        "data_sha256": source.file_digests(),
     }
 
 

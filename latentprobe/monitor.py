@@ -4,32 +4,48 @@ kept as a trajectory (``latentprobe.Monitor``; the Lightning callback in
 
 Each ``update(model, step)`` encodes the same examples (a subset of ``data`` fixed by the
 seed) with the model in eval mode under inference mode, on the model's own device, puts the
-model back in the mode it was in, and runs the active units, the KL and I(x;z) (at most
-``max_points`` evaluation points, per-unit terms included: about a second on 2 cores for
-1,000 examples). The series is rewritten atomically to ``output`` after every update.
+model back in the mode it was in, and runs the active units, the KL and I(x;z). The series
+is rewritten atomically to ``output`` after every update.
+
+The time budget per call (``budget`` seconds) sets how many evaluation points I(x;z) and
+its per-unit terms get, through the analysis's cost model (``point_budget``, measured on 2
+cores, with the overheads of ``WALL_PER_MODELLED``): half the budget each. The points are
+a function of the number of examples and units only, so every update of a series uses the
+same points and the same seed gives the same bytes; the intervals say what fewer points
+cost. An update that takes more than twice its budget (a
+slower machine, a costly encoder) warns once.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import store, trajectory
-from .analyzers.mutual_information import MutualInformationOptions
+from .analyzers.mutual_information import DEFAULTS as MI_DEFAULTS
+from .analyzers.mutual_information import MutualInformationOptions, point_budget
 from .errors import OptionsError
 from .extraction import extract
 from .report import analyze
 
 CHEAP = ("active_units", "kl_divergence", "mutual_information")
+#: Wall time per second of the cost model's work (measured on 2 cores, N = 1,000 to 20,000):
+#: the joint term with its leave-one-out bracket and the growth check takes about 4x the
+#: modelled GEMM work, the per-unit terms about 1.5x.
+WALL_PER_MODELLED = {"joint": 4.0, "per_unit": 1.5}
 
 
 class Monitor:
     """``Monitor(x, every=100, output="trajectory.h5")``; call ``update(model, step)`` in
     the training loop. ``x``: held-out inputs (N, ...), an array or tensor; ``examples``:
     how many of them (a subset fixed by ``seed``); ``every``: analyse when ``step`` is a
-    multiple of it. ``update`` returns the scalars (nats, counts) of that step, or None."""
+    multiple of it; ``budget``: seconds per update (``max_points`` instead: that many
+    evaluation points for I(x;z), whatever they cost). ``update`` returns the scalars
+    (nats, counts) of that step, or None."""
 
     def __init__(
         self,
@@ -38,7 +54,8 @@ class Monitor:
         every: int = 1,
         output=None,
         examples: int = 1000,
-        max_points: int = 1000,
+        budget: float = 1.0,
+        max_points: int | None = None,
         seed: int = 0,
         analyses=CHEAP,
     ):
@@ -47,33 +64,70 @@ class Monitor:
             raise OptionsError(f"Monitor needs held-out inputs x of shape (N, ...), got {x.shape}")
         if every < 1:
             raise OptionsError(f"Monitor(every=...) must be at least 1, got {every}")
+        if not budget > 0:
+            raise OptionsError(
+                f"Monitor(budget=...) must be a positive number of seconds, got {budget}"
+            )
         chosen = np.sort(np.random.default_rng(seed).permutation(len(x))[:examples])
         self.x, self.every, self.seed = x[chosen], every, seed
         self.output = None if output is None else Path(output)
-        self.options = {"mutual_information": MutualInformationOptions(max_points=max_points)}
+        self.budget, self.max_points = float(budget), max_points
         self.analyses = tuple(analyses)
+        self._warned = False
         self.points: list[trajectory.Point] = []
 
     def update(self, model: torch.nn.Module, step: int, epoch: int | None = None) -> dict | None:
         if step % self.every:
             return None
+        started = time.perf_counter()
         reference = next(iter(model.parameters()), torch.zeros(()))
         was_training = model.training
         try:
             stats = extract(model, self.x, device=str(reference.device), seed=self.seed)
         finally:
             model.train(was_training)
-        options = {k: v for k, v in self.options.items() if k in self.analyses}
+        options = {"mutual_information": self.points_for(stats.n_units)}
+        options = {k: v for k, v in options.items() if k in self.analyses}
         report = analyze(stats, only=self.analyses, options=options, seed=self.seed)
+        self._check_time(time.perf_counter() - started, step)
         name = Path(f"step={step}" + ("" if epoch is None else f"-epoch={epoch}"))
         self.points.append(trajectory.Point(name, int(step), epoch, "", report))
         if self.output is not None:
             store.write_trajectory_file(self.output, self.trajectory, force=True)
         return scalars(report)
 
+    def points_for(self, units: int) -> MutualInformationOptions:
+        """I(x;z)'s evaluation points: ``max_points``, else what fits the budget."""
+        if self.max_points is not None:
+            return MutualInformationOptions(max_points=self.max_points)
+        draws = MI_DEFAULTS.draws_per_example
+        half = self.budget * 1e9 / 2
+        joint, unit = point_budget(
+            len(self.x),
+            units,
+            draws,
+            joint_ns=half / WALL_PER_MODELLED["joint"],
+            unit_floor_ns=half / WALL_PER_MODELLED["per_unit"],
+        )
+        return MutualInformationOptions(max_points=joint, per_unit_max_points=unit)
+
+    def _check_time(self, seconds: float, step: int) -> None:
+        if self._warned or self.max_points is not None or seconds <= 2 * self.budget:
+            return
+        self._warned = True
+        warnings.warn(
+            f"the latentprobe Monitor's update at step {step} took {seconds:.1f} s, over "
+            f"twice its budget of {self.budget:g} s (the cost model is a 2-core machine's, "
+            "and the encoder's time is not in it); pass fewer examples or a larger budget",
+            stacklevel=3,
+        )
+
     @property
     def trajectory(self) -> trajectory.Trajectory:
-        return trajectory.build(self.points, {"monitor": {"every": self.every, "seed": self.seed}})
+        settings = {"every": self.every, "seed": self.seed, "budget_seconds": self.budget}
+        if self.max_points is not None:
+            settings["max_points"] = self.max_points
+        return trajectory.build(self.points, {"monitor": settings})
 
 
 def scalars(report) -> dict:

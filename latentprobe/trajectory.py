@@ -209,8 +209,19 @@ def build(points: list[Point], provenance: dict | None = None) -> Trajectory:
         per_unit=_per_unit(points),
         status=np.array([v.unit_status for v in verdicts], dtype=object),
         n_examples=np.array([p.report.stats.n_examples for p in points], dtype=np.int64),
-        provenance=dict(provenance or {}),
+        provenance={**_data_provenance(points), **(provenance or {})},
     )
+
+
+def _data_provenance(points: list[Point]) -> dict:
+    """The data the series read and its files' SHA-256: once when every checkpoint read
+    the same bytes, else one entry per checkpoint."""
+    read = [p.report.stats.provenance for p in points]
+    data = [r.get("data") for r in read]
+    digests = [r.get("data_sha256") or {} for r in read]
+    if all(d == digests[0] for d in digests) and len(set(map(str, data))) == 1:
+        return {"data": data[0], "data_sha256": digests[0]}
+    return {"data": data, "data_sha256": digests}
 
 
 def summary_lines(trajectory: Trajectory) -> list[str]:

@@ -59,9 +59,10 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """A ``--data`` spec and how to read it (None: the checkpoint's own dataset)."""
+    """A ``--data`` spec and how to read it (None: the checkpoint's own dataset; a
+    DataSource: data already opened, see ``opened``)."""
 
-    spec: str | None = None
+    spec: str | DataSource | None = None
     x_key: str | None = None
     labels_keys: tuple[str, ...] = ()
     input_shape: tuple[int, ...] | None = None
@@ -78,6 +79,15 @@ class DataSpec:
             input_shape=self.input_shape,
             encoder_inputs=self.encoder_inputs,
         )
+
+    def opened(self) -> DataSpec:
+        """The data opened and hashed now, for a series of checkpoints that all read it
+        (an .npz or .pt is read into memory once; .npy and HDF5 files stream from disk
+        for each checkpoint, their hash computed once). Without --data, unchanged: each
+        zoo checkpoint names its own dataset."""
+        if self.spec is None or isinstance(self.spec, DataSource):
+            return self
+        return DataSpec(self.open().hashed())
 
 
 @dataclass(frozen=True)
@@ -250,7 +260,7 @@ def _stats(source, model, data_spec, encoding, prior, seed, progress, provenance
         stats = store.read_stats(source)
         if prior is not None:
             stats = with_prior(stats, prior)
-        data_source = data_spec.open() if data_spec.spec else None
+        data_source = data_spec.open() if data_spec.spec is not None else None
         if checkpoint is None:
             return _Sources(stats, data_source, None)
         loaded = load_checkpoint(model, checkpoint)

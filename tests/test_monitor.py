@@ -5,7 +5,10 @@ checkpoints it saved."""
 from __future__ import annotations
 
 import csv
+import importlib
 import json
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +20,9 @@ from models import GainEncoder
 import latentprobe
 from latentprobe import store
 from latentprobe.errors import OptionsError
+from latentprobe.monitor import WALL_PER_MODELLED
+
+mi = importlib.import_module("latentprobe.analyzers.mutual_information")
 
 
 def test_a_plain_loop_gets_figures_and_a_trajectory(tmp_path):
@@ -49,9 +55,57 @@ def test_an_update_leaves_the_training_loops_random_numbers_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
+class _Linear(torch.nn.Module):
+    def __init__(self, features: int, units: int, sleep: float = 0.0):
+        super().__init__()
+        self.layer, self.sleep = torch.nn.Linear(features, 2 * units), sleep
+
+    def encode(self, x):
+        time.sleep(self.sleep)
+        return self.layer(x).chunk(2, dim=-1)
+
+
+def test_the_time_budget_sets_the_evaluation_points(tmp_path):
+    x = np.random.default_rng(0).normal(size=(4000, 8)).astype(np.float32)
+    model = _Linear(8, 32)
+    used = {}
+    for budget in (0.2, 2.0):
+        monitor = latentprobe.Monitor(x, examples=4000, budget=budget)
+        options = monitor.points_for(32)
+        # the cost model's work for the points fits the budget (half each), overheads counted
+        joint = options.max_points * 4000 * mi.joint_pair_ns(32) / 1e9
+        unit = options.per_unit_max_points * 4000 * 32 * mi.UNIT_TRIPLE_NS / 1e9
+        assert joint * WALL_PER_MODELLED["joint"] <= budget / 2 * 1.001
+        assert unit * WALL_PER_MODELLED["per_unit"] <= budget / 2 * 1.001
+        monitor.update(model, 0)
+        monitor.update(model, 1)
+        results = [p.report.results["mutual_information"] for p in monitor.points]
+        assert {r.n_points for r in results} == {options.max_points}  # the same every call
+        assert {r.n_points_per_unit for r in results} == {options.per_unit_max_points}
+        used[budget] = (options.max_points, options.per_unit_max_points, results[0].stderr)
+    assert used[0.2][0] < used[2.0][0] and used[0.2][1] < used[2.0][1]
+    assert used[0.2][2] > used[2.0][2]  # fewer points, a wider interval
+    again = latentprobe.Monitor(x, examples=4000, budget=2.0)
+    again.update(model, 0)
+    assert again.points[0].report.results["mutual_information"].stderr == used[2.0][2]
+
+
+def test_an_update_far_over_its_budget_warns_once():
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    monitor = latentprobe.Monitor(x, budget=0.05)
+    slow = _Linear(4, 2, sleep=0.2)
+    with pytest.warns(UserWarning, match="over twice its budget of 0.05 s"):
+        monitor.update(slow, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monitor.update(slow, 1)  # said once
+
+
 def test_the_monitor_refuses_bad_arguments():
     with pytest.raises(OptionsError, match="every"):
         latentprobe.Monitor(np.zeros((10, 3)), every=0)
+    with pytest.raises(OptionsError, match="budget"):
+        latentprobe.Monitor(np.zeros((10, 3)), budget=0)
     with pytest.raises(OptionsError, match="held-out inputs"):
         latentprobe.Monitor(np.zeros(10))
 

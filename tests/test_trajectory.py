@@ -344,3 +344,28 @@ def test_checkpoints_in_parallel_give_the_same_series(tmp_path):
     assert one.steps.tolist() == two.steps.tolist()
     np.testing.assert_array_equal(one.estimates["mi"]["value"], two.estimates["mi"]["value"])
     np.testing.assert_array_equal(one.per_unit["kl"]["values"], two.per_unit["kl"]["values"])
+
+
+def test_the_data_is_read_and_hashed_once_for_the_series(tmp_path, monkeypatch):
+    from latentprobe import data
+
+    folder = _series(tmp_path / "ckpts")
+    x = folder.parent / "x.npz"
+    np.savez(x, x=np.load(folder.parent / "x.npy"))
+    opened, hashed = [], []
+    open_data, sha256_file = data.open_data, data.sha256_file
+    monkeypatch.setattr(
+        data, "open_data", lambda spec, **kw: opened.append(spec) or open_data(spec, **kw)
+    )
+    monkeypatch.setattr(
+        data, "sha256_file", lambda path: hashed.append(Path(path)) or sha256_file(path)
+    )
+    args = _track(folder, str(tmp_path / "t.h5"))
+    args[args.index("--data") + 1] = str(x)
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert [str(s) for s in opened if not isinstance(s, data.DataSource)] == [str(x)]
+    assert hashed.count(x) == 1
+    assert len(hashed) == 1 + 5  # the data, then each checkpoint once
+    series = store.read_trajectory_file(tmp_path / "t.h5")
+    assert series.provenance["data_sha256"] == {str(x): sha256_file(x)}

@@ -160,18 +160,32 @@ def joint_pair_ns(units: int) -> float:
     return fixed + per_unit * max(0, units - 32)
 
 
-def point_budget(n: int, units: int, draws: int) -> tuple[int, int]:
+def point_budget(
+    n: int,
+    units: int,
+    draws: int,
+    joint_ns: float = JOINT_BUDGET_NS,
+    unit_floor_ns: float = UNIT_FLOOR_NS,
+) -> tuple[int, int]:
     """Default numbers of evaluation points (joint term, per-unit terms) for N examples of D
-    units with S draws each: whole examples, every point when the work fits the budgets.
-    A deterministic function of (N, D, S), so the same seed gives the same report anywhere;
-    the intervals widen with fewer points, and the summary and the file say how many."""
+    units with S draws each: whole examples, every point when the work fits the budgets
+    (``joint_ns`` of work for the joint term; the per-unit terms as much, but at least
+    ``unit_floor_ns``). A deterministic function of its arguments, so the same seed gives
+    the same report anywhere; the intervals widen with fewer points, and the summary and
+    the file say how many."""
     every = n * draws
-    joint = max(JOINT_BUDGET_NS / (n * joint_pair_ns(units)), MIN_EXAMPLES * draws)
+    joint = max(joint_ns / (n * joint_pair_ns(units)), MIN_EXAMPLES * draws)
     joint_points = min(every, int(joint) // draws * draws)
-    joint_ns = joint_points * n * joint_pair_ns(units)
-    unit = max(joint_ns, UNIT_FLOOR_NS) / (n * units * UNIT_TRIPLE_NS)
+    spent_ns = joint_points * n * joint_pair_ns(units)
+    unit = max(spent_ns, unit_floor_ns) / (n * units * UNIT_TRIPLE_NS)
     unit_points = min(joint_points, max(int(unit) // draws, MIN_EXAMPLES) * draws)
     return joint_points, unit_points
+
+
+def expected_seconds(n: int, units: int, points: int, unit_points: int) -> float:
+    """The cost model's seconds for the joint and per-unit terms at these points."""
+    joint = points * n * joint_pair_ns(units)
+    return (joint + unit_points * n * units * UNIT_TRIPLE_NS) / 1e9
 
 
 @dataclass(frozen=True)
