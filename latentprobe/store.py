@@ -674,7 +674,8 @@ def write_trajectory_file(path, trajectory, *, force: bool = False) -> Path:
     with atomic_path(path, force=force) as temp, reserved_file(temp, Path(path), nbytes) as f:
         f["step"] = np.asarray(t.steps, dtype=np.int64)
         f["step"].make_scale("step")
-        f["step"].attrs["long_name"] = "training step of each checkpoint"
+        f["step"].attrs["long_name"] = f"{t.axis_label} of each checkpoint"
+        f["step"].attrs["axis"] = t.axis
         checkpoints = f.create_group("checkpoints")
         _strings(checkpoints, "path", t.paths, ("step",))
         _strings(checkpoints, "sha256", t.sha256, ("step",))
@@ -720,6 +721,18 @@ def _strings_of(ds: h5py.Dataset) -> list[str]:
     return [str(v) for v in ds.asstr()[()]]
 
 
+def _trajectory_axis(f: h5py.File, path) -> str:
+    from .trajectory import AXES
+
+    axis = str(f["step"].attrs.get("axis", "step"))
+    if axis not in AXES:
+        raise StatsFileError(
+            f"{path}: the step axis says it counts {axis!r}, not one of {', '.join(AXES)}; "
+            "re-run `latentprobe track`"
+        )
+    return axis
+
+
 def read_trajectory_file(path):
     """Read a trajectory written by ``write_trajectory_file``."""
     from .trajectory import Trajectory
@@ -755,6 +768,7 @@ def read_trajectory_file(path):
             status = np.array(columns["status"].asstr()[()], dtype=object)
             return Trajectory(
                 steps=f["step"][()],
+                axis=_trajectory_axis(f, path),
                 epochs=f["checkpoints/epoch"][()],
                 paths=_strings_of(f["checkpoints/path"]),
                 sha256=_strings_of(f["checkpoints/sha256"]),

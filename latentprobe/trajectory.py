@@ -10,6 +10,10 @@ Checkpoints are ordered by the training step their dict records (Lightning's
 ``global_step``, read with the checkpoint), else by the numbers in their file names
 (``epoch=3-step=1000.ckpt``: step 1000; ``ckpt_0500.pt``: 500); ``names``, ``mtime`` and
 ``given`` override that.
+
+The series' axis is the training step when every checkpoint has one, else the epoch when
+every checkpoint has that, else the checkpoint's position in the series (0, 1, ...) for
+all, with a warning: a step and a position on one axis would mislead.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import glob
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,8 @@ from .registry import ANALYSES
 from .verdict import STATUSES
 
 ORDERS = ("step", "names", "mtime", "given")
+#: What the series' axis counts, by the name the file stores (``Trajectory.axis``).
+AXES = {"step": "training step", "epoch": "epoch", "position": "checkpoint"}
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 
 
@@ -86,8 +93,9 @@ class Point:
 
 
 def ordered(points: list[Point], how: str = "step") -> list[Point]:
-    """The points by training step (then epoch, then name: points without either go last),
-    by name, by modification time, or as given."""
+    """The points along the series' axis (see ``_axis``): by training step when each has
+    one, else by epoch when each has one, else those with a step by step and the rest
+    after them by epoch and name; or by name, by modification time, or as given."""
     if how not in ORDERS:
         raise OptionsError(f"unknown --order {how!r}; choose {', '.join(ORDERS)}")
     if how == "given":
@@ -97,9 +105,16 @@ def ordered(points: list[Point], how: str = "step") -> list[Point]:
     if how == "mtime":
         return sorted(points, key=lambda p: p.path.stat().st_mtime)
 
+    every_step = all(p.step is not None for p in points)
+    every_epoch = all(p.epoch is not None for p in points)
+
     def key(p: Point):
-        known = p.step if p.step is not None else p.epoch
-        return (known is None, p.step if p.step is not None else -1, p.epoch or -1, p.path.name)
+        if every_step:
+            return (p.step, p.path.name)
+        if every_epoch:  # the axis is the epoch (see _axis)
+            return (p.epoch, p.step if p.step is not None else -1, p.path.name)
+        unknown = -1 if p.epoch is None else p.epoch
+        return (p.step is None, p.step if p.step is not None else 0, unknown, p.path.name)
 
     return sorted(points, key=key)
 
@@ -133,6 +148,11 @@ class Trajectory:
     status: np.ndarray  # (T, D) strings
     n_examples: np.ndarray  # (T,) examples analysed at each checkpoint
     provenance: dict = field(default_factory=dict)
+    axis: str = "step"  # what ``steps`` counts: a key of AXES
+
+    @property
+    def axis_label(self) -> str:
+        return AXES[self.axis]
 
     @property
     def collapse_step(self) -> list[int | None]:
@@ -147,11 +167,22 @@ class Trajectory:
         return int(self.steps[int(np.nanargmax(mi["value"]))])
 
 
-def _steps(points: list[Point]) -> np.ndarray:
-    """Training steps, or the position in the series where a checkpoint has none."""
-    return np.array(
-        [p.step if p.step is not None else i for i, p in enumerate(points)], dtype=np.int64
-    )
+def _axis(points: list[Point]) -> tuple[str, np.ndarray]:
+    """The series' axis (see the module docstring) and its value per checkpoint."""
+    if all(p.step is not None for p in points):
+        return "step", np.array([p.step for p in points], dtype=np.int64)
+    if all(p.epoch is not None for p in points):
+        return "epoch", np.array([p.epoch for p in points], dtype=np.int64)
+    if any(p.step is not None for p in points):
+        missing = [p.path.name for p in points if p.step is None]
+        warnings.warn(
+            f"{len(missing)} of {len(points)} checkpoints record no training step and their "
+            f"names give none ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): "
+            "the series is on the checkpoints' positions 0, 1, ... (those with a step first, "
+            "by step; --order given sets it)",
+            stacklevel=3,
+        )
+    return "position", np.arange(len(points), dtype=np.int64)
 
 
 def _estimates(points: list[Point]) -> dict[str, dict]:
@@ -198,8 +229,10 @@ def build(points: list[Point], provenance: dict | None = None) -> Trajectory:
         raise OptionsError("a trajectory needs at least one checkpoint")
     verdicts = [p.report.verdict for p in points]
     counts = {s: np.array([len(v.units_with(s)) for v in verdicts]) for s in STATUSES}
+    axis, steps = _axis(points)
     return Trajectory(
-        steps=_steps(points),
+        steps=steps,
+        axis=axis,
         epochs=np.array([p.epoch if p.epoch is not None else -1 for p in points]),
         paths=[str(p.path) for p in points],
         sha256=[p.sha256 for p in points],
@@ -228,21 +261,22 @@ def summary_lines(trajectory: Trajectory) -> list[str]:
     """What happened over training: the series' span, where I(x;z) peaked, and each unit
     that collapsed and when."""
     t = trajectory
+    at = t.axis_label
     lines = [
-        f"trajectory: {len(t.steps)} checkpoints, steps {t.steps[0]:,} to {t.steps[-1]:,}; "
+        f"trajectory: {len(t.steps)} checkpoints, {at} {t.steps[0]:,} to {t.steps[-1]:,}; "
         f"verdict at the last: {t.verdicts[-1]} (all figures in nats)"
     ]
     if t.peak_step is not None:
         mi = t.estimates["mi"]["value"]
         lines.append(
-            f"I(x;z) peaked at step {t.peak_step:,} ({np.nanmax(mi):.4f} nats); "
+            f"I(x;z) peaked at {at} {t.peak_step:,} ({np.nanmax(mi):.4f} nats); "
             f"{mi[-1]:.4f} nats at the last checkpoint"
         )
     collapsed = [(u, s) for u, s in enumerate(t.collapse_step) if s is not None]
     if collapsed:
         lines.append(
-            "units that collapsed (step from which on they stay collapsed): "
-            + ", ".join(f"unit {u} at step {s:,}" for u, s in collapsed)
+            f"units that collapsed ({at} from which on they stay collapsed): "
+            + ", ".join(f"unit {u} at {at} {s:,}" for u, s in collapsed)
         )
     else:
         lines.append("no unit is collapsed at the last checkpoint")
@@ -258,6 +292,7 @@ def document(trajectory: Trajectory) -> dict:
     return plain(
         {
             "units": "nats",
+            "axis": t.axis,
             "steps": t.steps,
             "epochs": t.epochs,
             "checkpoints": t.paths,

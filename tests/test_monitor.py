@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib
 import json
+import struct
 import time
 import warnings
 
@@ -113,7 +114,7 @@ def test_the_monitor_refuses_bad_arguments():
 def test_the_lightning_callback_logs_what_an_offline_analysis_finds(tmp_path):
     L = pytest.importorskip("lightning")
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from lightning_models import LitVAEWithValidation
     from sklearn.datasets import load_digits
 
@@ -130,7 +131,10 @@ def test_the_lightning_callback_logs_what_an_offline_analysis_finds(tmp_path):
         max_epochs=3,
         accelerator="cpu",
         devices=1,
-        logger=CSVLogger(tmp_path / "logs", name="run"),
+        logger=[
+            CSVLogger(tmp_path / "logs", name="run"),
+            TensorBoardLogger(tmp_path / "tb", name="run"),
+        ],
         callbacks=[callback, saved],
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -139,6 +143,9 @@ def test_the_lightning_callback_logs_what_an_offline_analysis_finds(tmp_path):
     metrics = list(csv.DictReader(open(next((tmp_path / "logs").rglob("metrics.csv")))))
     logged = [float(r["latentprobe/mi"]) for r in metrics if r.get("latentprobe/mi")]
     assert len(logged) == 3  # one per epoch: at least three epochs, not fast_dev_run
+    events = _tensorboard_scalars(next((tmp_path / "tb").rglob("events.out.tfevents.*")))
+    np.testing.assert_allclose(events["latentprobe/mi"], logged, rtol=1e-6)
+    assert set(events) >= {f"latentprobe/{k}" for k in ("rate", "active_units", "mi_ci95_low")}
     checkpoints = sorted((tmp_path / "ckpts").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     assert len(checkpoints) == 3
     series = store.read_trajectory_file(tmp_path / "t.h5")
@@ -173,3 +180,19 @@ def test_the_lightning_callback_logs_what_an_offline_analysis_finds(tmp_path):
         # the same examples and seed: the two estimates agree within both intervals
         assert mi["ci95_low"] <= value <= mi["ci95_high"]
         assert low <= mi["nats"] <= high
+
+
+def _tensorboard_scalars(path) -> dict[str, list[float]]:
+    """The scalars of a TensorBoard event file by tag, in order: TFRecord framing (a
+    little-endian uint64 length, its CRC, the bytes, their CRC) around Event protobufs."""
+    from tensorboardX.proto import event_pb2
+
+    found: dict[str, list[float]] = {}
+    data, at = path.read_bytes(), 0
+    while at < len(data):
+        (length,) = struct.unpack_from("<Q", data, at)
+        event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+        at += 12 + length + 4
+        for value in event.summary.value:
+            found.setdefault(value.tag, []).append(value.simple_value)
+    return found

@@ -3,6 +3,7 @@ are switched off at known steps, the ordering of checkpoints, and resuming after
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -87,8 +88,11 @@ def test_the_collapse_step_of_each_unit_is_found_exactly(tracked):
         assert f["estimates/mi/value"].attrs["units"] == "nats"
         kl = f["per_unit/kl"][()]
         np.testing.assert_allclose(kl[:, 2][1:], 0.0, atol=1e-12)  # exactly the prior
-    assert "unit 1 at step 300, unit 2 at step 100, unit 3 at step 300" in output
-    assert "I(x;z) peaked at step 0" in output
+    assert (
+        "unit 1 at training step 300, unit 2 at training step 100, unit 3 at training step 300"
+        in output
+    )
+    assert "I(x;z) peaked at training step 0" in output
     assert not list(root.glob(".t.h5.partial"))  # the partial series is gone
 
 
@@ -96,7 +100,7 @@ def test_show_reads_the_trajectory_back(tracked):
     root, output = tracked
     out = CliRunner().invoke(main, ["show", str(root / "t.h5")])
     assert out.exit_code == 0, out.output
-    assert "unit 2 at step 100" in out.output and "command: latentprobe" in out.output
+    assert "unit 2 at training step 100" in out.output and "command: latentprobe" in out.output
     document = json.loads(CliRunner().invoke(main, ["show", str(root / "t.h5"), "--json"]).output)
     assert document["steps"] == [0, 100, 200, 300, 400]
     assert document["collapse_step"] == COLLAPSED_AT
@@ -369,3 +373,50 @@ def test_the_data_is_read_and_hashed_once_for_the_series(tmp_path, monkeypatch):
     assert len(hashed) == 1 + 5  # the data, then each checkpoint once
     series = store.read_trajectory_file(tmp_path / "t.h5")
     assert series.provenance["data_sha256"] == {str(x): sha256_file(x)}
+
+
+def _reported(step=None, epoch=None):
+    """A report whose provenance records this training step and epoch."""
+    from models import GainEncoder
+
+    from latentprobe import analyze, extract
+
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    stats = extract(GainEncoder(), x)
+    training = {k: v for k, v in (("global_step", step), ("epoch", epoch)) if v is not None}
+    provenance = {**stats.provenance, "checkpoint_training": training}
+    stats = dataclasses.replace(stats, provenance=provenance)
+    return analyze(stats, only=("kl_divergence",))
+
+
+def test_the_axis_is_steps_epochs_or_positions_never_a_mix(tmp_path):
+    report_of = {
+        (10, 0): _reported(10, 0),
+        (20, 1): _reported(20, 1),
+        (None, 2): _reported(None, 2),
+        (None, None): _reported(),
+    }
+
+    def series(*keys):
+        points = [
+            trajectory.Point.of(Path(f"{'abc'[i]}.ckpt"), report_of[k]) for i, k in enumerate(keys)
+        ]
+        return trajectory.build(trajectory.ordered(points))
+
+    steps = series((20, 1), (10, 0))
+    assert (steps.axis, steps.steps.tolist()) == ("step", [10, 20])
+    epochs = series((20, 1), (None, 2))  # one records no step: the epochs, for all
+    assert (epochs.axis, epochs.steps.tolist()) == ("epoch", [1, 2])
+    with pytest.warns(UserWarning, match="1 of 3 checkpoints record no training step"):
+        mixed = series((20, 1), (None, None), (10, 0))
+    assert (mixed.axis, mixed.steps.tolist()) == ("position", [0, 1, 2])
+    assert mixed.paths[-1] == "b.ckpt"  # the one without a step, last
+    assert trajectory.summary_lines(mixed)[0].startswith(
+        "trajectory: 3 checkpoints, checkpoint 0 to 2"
+    )
+    store.write_trajectory_file(tmp_path / "t.h5", mixed)
+    assert store.read_trajectory_file(tmp_path / "t.h5").axis == "position"
+    with h5py.File(tmp_path / "t.h5", "r+") as f:
+        f["step"].attrs["axis"] = "wallclock"
+    with pytest.raises(store.StatsFileError, match="counts 'wallclock'"):
+        store.read_trajectory_file(tmp_path / "t.h5")

@@ -34,7 +34,7 @@ def draw_series(fig, t) -> None:
                     )
             ax.set_ylabel("units")
         ax.legend(fontsize=7)
-    axes[-1].set_xlabel("training step")
+    axes[-1].set_xlabel(t.axis_label)
 
 
 def _band(ax, steps, estimate: dict, label: str) -> None:
@@ -58,7 +58,7 @@ def draw_unit_map(fig, t) -> None:
     step_at, unit_at = np.nonzero(t.status == "collapsed")
     ax.scatter(step_at, unit_at, marker="x", color="white", label="collapsed")
     ax.set_xticks(np.arange(steps), [f"{s:,}" for s in t.steps], rotation=45, fontsize=7)
-    ax.set_xlabel("training step")
+    ax.set_xlabel(t.axis_label)
     ax.set_ylabel("latent unit")
     ax.legend(fontsize=7, loc="upper right")
 
