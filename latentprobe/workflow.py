@@ -380,7 +380,7 @@ def track(
     skips those, and the folder goes once ``output`` is written."""
 
     if jobs < 1:
-        raise OptionsError(f"--jobs must be at least 1, got {jobs}")
+        raise OptionsError(f"--checkpoint-jobs must be at least 1, got {jobs}")
     check_output_path(output, force=force)
     paths = trajectory.checkpoint_paths(sources)
     work = partial_folder(output)

@@ -164,15 +164,17 @@ def point_budget(
     n: int,
     units: int,
     draws: int,
-    joint_ns: float = JOINT_BUDGET_NS,
-    unit_floor_ns: float = UNIT_FLOOR_NS,
+    joint_ns: float | None = None,
+    unit_floor_ns: float | None = None,
 ) -> tuple[int, int]:
     """Default numbers of evaluation points (joint term, per-unit terms) for N examples of D
     units with S draws each: whole examples, every point when the work fits the budgets
-    (``joint_ns`` of work for the joint term; the per-unit terms as much, but at least
-    ``unit_floor_ns``). A deterministic function of its arguments, so the same seed gives
-    the same report anywhere; the intervals widen with fewer points, and the summary and
-    the file say how many."""
+    (``joint_ns`` of work for the joint term, JOINT_BUDGET_NS by default; the per-unit
+    terms as much, but at least ``unit_floor_ns``, UNIT_FLOOR_NS). A deterministic
+    function of its arguments, so the same seed gives the same report anywhere; the
+    intervals widen with fewer points, and the summary and the file say how many."""
+    joint_ns = JOINT_BUDGET_NS if joint_ns is None else joint_ns
+    unit_floor_ns = UNIT_FLOOR_NS if unit_floor_ns is None else unit_floor_ns
     every = n * draws
     joint = max(joint_ns / (n * joint_pair_ns(units)), MIN_EXAMPLES * draws)
     joint_points = min(every, int(joint) // draws * draws)
@@ -180,12 +182,6 @@ def point_budget(
     unit = max(spent_ns, unit_floor_ns) / (n * units * UNIT_TRIPLE_NS)
     unit_points = min(joint_points, max(int(unit) // draws, MIN_EXAMPLES) * draws)
     return joint_points, unit_points
-
-
-def expected_seconds(n: int, units: int, points: int, unit_points: int) -> float:
-    """The cost model's seconds for the joint and per-unit terms at these points."""
-    joint = points * n * joint_pair_ns(units)
-    return (joint + unit_points * n * units * UNIT_TRIPLE_NS) / 1e9
 
 
 @dataclass(frozen=True)
