@@ -227,8 +227,17 @@ def sample_posteriors(
     Returns (z, example_index) with z of shape (len(rows) * draws, D), ordered example
     by example. The noise comes from ``generator`` (numpy, float64), so a seed fixes it.
     """
+    z, index, _ = draw_posteriors(mu, logvar, draws, generator, rows)
+    return z, index
+
+
+def draw_posteriors(mu, logvar, draws: int, generator: np.random.Generator, rows=None):
+    """``sample_posteriors`` with the standard normal noise eps (len(rows), draws, D) kept:
+    each example's mu and sigma are broadcast over its draws (no per-draw copies)."""
     rows = np.arange(mu.shape[0]) if rows is None else np.asarray(rows)
-    index = np.repeat(rows, draws)
-    eps = as_float64_tensor(generator.standard_normal((len(index), mu.shape[1])), mu.device)
-    index_t = torch.as_tensor(index, device=mu.device)
-    return mu[index_t] + torch.exp(0.5 * logvar[index_t]) * eps, index_t
+    eps = generator.standard_normal((len(rows), draws, mu.shape[1]))
+    eps = as_float64_tensor(eps, mu.device)
+    rows_t = torch.as_tensor(rows, device=mu.device)
+    sigma = torch.exp(0.5 * logvar[rows_t])
+    z = (mu[rows_t][:, None] + sigma[:, None] * eps).reshape(-1, mu.shape[1])
+    return z, rows_t.repeat_interleave(draws), eps

@@ -32,6 +32,7 @@ from .gaussian import (
     UNIT_BLOCK_BYTES,
     UNIT_TILE_ROWS,
     as_float64_tensor,
+    draw_posteriors,
     kl_diagonal_gaussians,
     leave_out,
     log_mixture_density,
@@ -69,6 +70,19 @@ class Normal:
     def sample(self, draws: int, rng: np.random.Generator, rows=None):
         """(z, index): ``draws`` draws for each of ``rows`` (default all), example-major."""
         return sample_posteriors(self.mu, self.logvar, draws, rng, rows)
+
+    def sample_with_log_density(self, draws: int, rng: np.random.Generator, rows=None):
+        """(z, index, log q(z | x_index)) of ``sample``'s draws. The diagonal Gaussian's
+        density comes from its own noise, -(|eps|^2 + sum_i logvar_i + D log 2 pi) / 2,
+        without a second pass over z; other families evaluate ``log_density``."""
+        if self.family != "normal":
+            z, index = self.sample(draws, rng, rows)
+            return z, index, self.log_density(z, index)
+        z, index, eps = draw_posteriors(self.mu, self.logvar, draws, rng, rows)
+        d = self.mu.shape[1]
+        log_norm = -0.5 * (self.logvar[index[::draws]].sum(1) + d * LOG_2PI)
+        log_q = (-0.5 * (eps * eps).sum(-1) + log_norm[:, None]).reshape(-1)
+        return z, index, log_q
 
     def log_density_units(self, z, index) -> torch.Tensor:
         """log q(z_i | x_index) of each unit's marginal at the points z, shape (M, D)."""

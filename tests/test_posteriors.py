@@ -3,6 +3,7 @@ brute force through torch.distributions or scipy, closed forms and invariances."
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import h5py
@@ -361,3 +362,34 @@ def test_probes_draw_from_the_full_covariance_through_the_analysis_table():
     got = run(AnalysisInputs(full), options, 0).label_sets["y"].accuracy
     marginal_only = run(AnalysisInputs(diagonal), options, 0).label_sets["y"].accuracy
     assert got > 0.95 and marginal_only < 0.7
+
+
+@pytest.mark.parametrize("family", ["normal", "laplace", "multivariate_normal"])
+def test_draws_with_their_density_match_the_family_density(family):
+    rng = np.random.default_rng(3)
+    mu, logvar = _laplace_params(rng, n=12, d=4)
+    tril = torch.tensor(_trils(rng, n=12, d=4)) if family == "multivariate_normal" else None
+    if tril is not None:
+        logvar = torch.log(torch.einsum("nij,nij->ni", tril, tril))
+    q = posteriors.of(family, mu, logvar, tril)
+    rows = np.array([7, 2, 2, 11])
+    z, index, log_q = q.sample_with_log_density(5, np.random.default_rng(0), rows)
+    again, again_index = q.sample(5, np.random.default_rng(0), rows)
+    assert torch.equal(z, again) and torch.equal(index, again_index)  # the same draws
+    assert index.tolist() == np.repeat(rows, 5).tolist()
+    torch.testing.assert_close(log_q, q.log_density(z, index), rtol=1e-12, atol=1e-9)
+
+
+def test_gaussian_draws_are_mu_plus_sigma_times_the_seeded_noise():
+    rng = np.random.default_rng(4)
+    mu, logvar = torch.tensor(rng.normal(size=(6, 3))), torch.tensor(rng.uniform(-12, 4, (6, 3)))
+    z, index = posteriors.of("normal", mu, logvar, None).sample(4, np.random.default_rng(9))
+    eps = torch.tensor(np.random.default_rng(9).standard_normal((24, 3)))
+    expected = mu.repeat_interleave(4, 0) + torch.exp(0.5 * logvar).repeat_interleave(4, 0) * eps
+    assert torch.equal(z, expected)  # bit for bit: the draws of earlier versions
+    z_prior = torch.tensor(rng.normal(size=(10, 3)) * 3)
+    standard = Prior.standard_normal().expanded(3)
+    log_p = importlib.import_module("latentprobe.analyzers.log_likelihood")._prior_log_density(
+        standard, z_prior.device
+    )(z_prior)
+    torch.testing.assert_close(log_p, D.Normal(0.0, 1.0).log_prob(z_prior).sum(1))

@@ -26,7 +26,13 @@ import torch
 
 from .. import posteriors
 from ..formatting import fmt
-from ..gaussian import as_float64_tensor, as_posteriors, log_mixture_density, log_normal_diag
+from ..gaussian import (
+    LOG_2PI,
+    as_float64_tensor,
+    as_posteriors,
+    log_mixture_density,
+    log_normal_diag,
+)
 from ..options import Options, option
 from ..types import Prior
 from .distortion import ROWS_PER_CALL, batches
@@ -119,6 +125,8 @@ class _Running:
 def _prior_log_density(prior: Prior, device) -> Callable:
     """log p(z) at points z (M, D): in closed form for a Gaussian, else the mixture's."""
     means, logvars = (as_float64_tensor(a, device) for a in (prior.means, prior.logvars))
+    if prior.kind == "standard_normal":
+        return lambda z: -0.5 * ((z * z).sum(1) + z.shape[1] * LOG_2PI)
     if prior.is_gaussian:
         return lambda z: log_normal_diag(z, means[0], logvars[0]).sum(1)
     log_w = torch.log(as_float64_tensor(prior.weights, device))
@@ -129,9 +137,9 @@ def _example_batch(q, x_rows, rows, k, chunk, log_p_x, log_prior, rng, ks) -> _R
     running = _Running(len(rows), ks, q.mu.device)
     for start in range(0, k, chunk):
         c = min(chunk, k - start)
-        z, index = q.sample(c, rng, rows)
+        z, _, log_q = q.sample_with_log_density(c, rng, rows)
         log_px = log_p_x(x_rows, z.reshape(len(rows), c, -1)).to(z.device)
-        log_w = log_px + (log_prior(z) - q.log_density(z, index)).reshape(len(rows), c)
+        log_w = log_px + (log_prior(z) - log_q).reshape(len(rows), c)
         running.add(log_w)
     return running
 
