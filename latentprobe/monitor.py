@@ -5,7 +5,10 @@ kept as a trajectory (``latentprobe.Monitor``; the Lightning callback in
 Each ``update(model, step)`` encodes the same examples (a subset of ``data`` fixed by the
 seed) with the model in eval mode under inference mode, on the model's own device, puts the
 model back in the mode it was in, and runs the active units, the KL and I(x;z). The series
-is rewritten atomically to ``output`` after every update.
+is rewritten atomically to ``output`` after every update. A Monitor whose ``output`` holds
+the series of a Monitor with the same settings and held-out examples continues it (a
+training run resumed from a checkpoint): the earlier rows before its first update's step
+are kept, the rest replaced. Any other existing file is refused, never overwritten.
 
 The time budget per call (``budget`` seconds) sets how many evaluation points I(x;z) and
 its per-unit terms get, through the analysis's cost model (``point_budget``, measured on 2
@@ -18,6 +21,7 @@ slower machine, a costly encoder) warns once.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from pathlib import Path
@@ -28,7 +32,7 @@ import torch
 from . import store, trajectory
 from .analyzers.mutual_information import DEFAULTS as MI_DEFAULTS
 from .analyzers.mutual_information import MutualInformationOptions, point_budget
-from .errors import OptionsError
+from .errors import OptionsError, StatsFileError
 from .extraction import extract
 from .report import analyze
 
@@ -75,6 +79,39 @@ class Monitor:
         self.analyses = tuple(analyses)
         self._warned = False
         self.points: list[trajectory.Point] = []
+        self.earlier = self._earlier_series()
+
+    @property
+    def settings(self) -> dict:
+        """What the series depends on (with ``every``), as the file's provenance keeps it."""
+        found = {"seed": self.seed, "budget_seconds": self.budget, "examples": len(self.x)}
+        found["held_out_sha256"] = hashlib.sha256(np.ascontiguousarray(self.x).data).hexdigest()
+        found["analyses"] = list(self.analyses)
+        if self.max_points is not None:
+            found["max_points"] = self.max_points
+        return found
+
+    def _earlier_series(self) -> trajectory.Trajectory | None:
+        if self.output is None or not self.output.exists():
+            return None
+        remedy = "pass another output or remove it"
+        try:
+            kind = store.file_kind(self.output)
+        except StatsFileError as e:
+            raise OptionsError(f"{e}; the Monitor will not overwrite it: {remedy}") from e
+        earlier = (
+            store.read_trajectory_file(self.output) if kind == store.TRAJECTORY_FORMAT else None
+        )
+        recorded = (earlier.provenance.get("monitor") if earlier else None) or {}
+        if not recorded:
+            raise OptionsError(f"{self.output} exists and is not a Monitor's series; {remedy}")
+        differ = [k for k, v in self.settings.items() if recorded.get(k) != v]
+        if differ:
+            raise OptionsError(
+                f"{self.output} holds a Monitor's series with other {', '.join(differ)}; "
+                f"its figures would not be comparable: {remedy}"
+            )
+        return earlier
 
     def update(self, model: torch.nn.Module, step: int, epoch: int | None = None) -> dict | None:
         if step % self.every:
@@ -124,10 +161,9 @@ class Monitor:
 
     @property
     def trajectory(self) -> trajectory.Trajectory:
-        settings = {"every": self.every, "seed": self.seed, "budget_seconds": self.budget}
-        if self.max_points is not None:
-            settings["max_points"] = self.max_points
-        return trajectory.build(self.points, {"monitor": settings})
+        settings = {"every": self.every, **self.settings}
+        series = trajectory.build(self.points, {"monitor": settings})
+        return series if self.earlier is None else trajectory.joined(self.earlier, series)
 
 
 def scalars(report) -> dict:

@@ -246,6 +246,48 @@ def build(points: list[Point], provenance: dict | None = None) -> Trajectory:
     )
 
 
+def joined(earlier: Trajectory, later: Trajectory) -> Trajectory:
+    """``earlier``'s rows before ``later``'s first step, then ``later`` (a training run
+    resumed from a checkpoint: its rows from there on replace the earlier run's). Both
+    must have the same units, the same columns and the same axis."""
+    keep = earlier.steps < later.steps[0] if len(later.steps) else np.ones(len(earlier.steps))
+    if earlier.axis != later.axis or earlier.status.shape[1:] != later.status.shape[1:]:
+        raise OptionsError("the two series have different axes or numbers of units")
+    if set(earlier.estimates) != set(later.estimates) or set(earlier.per_unit) != set(
+        later.per_unit
+    ):
+        raise OptionsError("the two series hold different figures")
+    rows = np.flatnonzero(keep)
+
+    def cat(a, b):
+        return np.concatenate([np.asarray(a)[rows], np.asarray(b)])
+
+    def columns(a: dict, b: dict, names) -> dict:
+        joined = {k: None if a[k] is None or b[k] is None else cat(a[k], b[k]) for k in names}
+        return {**b, **joined}
+
+    return Trajectory(
+        steps=cat(earlier.steps, later.steps),
+        epochs=cat(earlier.epochs, later.epochs),
+        paths=[earlier.paths[i] for i in rows] + later.paths,
+        sha256=[earlier.sha256[i] for i in rows] + later.sha256,
+        verdicts=[earlier.verdicts[i] for i in rows] + later.verdicts,
+        counts={k: cat(earlier.counts[k], later.counts[k]) for k in later.counts},
+        estimates={
+            k: columns(earlier.estimates[k], e, ("value", "stderr", "low", "high"))
+            for k, e in later.estimates.items()
+        },
+        per_unit={
+            k: columns(earlier.per_unit[k], c, ("values", "stderr"))
+            for k, c in later.per_unit.items()
+        },
+        status=np.concatenate([earlier.status[rows], later.status]),
+        n_examples=cat(earlier.n_examples, later.n_examples),
+        provenance=later.provenance,
+        axis=later.axis,
+    )
+
+
 def _data_provenance(points: list[Point]) -> dict:
     """The data the series read and its files' SHA-256: once when every checkpoint read
     the same bytes, else one entry per checkpoint."""

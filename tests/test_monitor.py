@@ -46,6 +46,37 @@ def test_a_plain_loop_gets_figures_and_a_trajectory(tmp_path):
     assert series.n_examples.tolist() == [300, 300, 300]
 
 
+def _gains(model, gains):
+    with torch.no_grad():
+        model.gain.copy_(torch.tensor(gains))
+    return model
+
+
+def test_a_resumed_run_continues_the_series_and_nothing_else_is_overwritten(tmp_path):
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    out = tmp_path / "t.h5"
+    first = latentprobe.Monitor(x, every=10, output=out, examples=200)
+    for step in (0, 10, 20):
+        first.update(_gains(GainEncoder(), [0.9] * 4), step)
+    # training resumed from the checkpoint of step 10: steps 20 on are done again
+    second = latentprobe.Monitor(x, every=10, output=out, examples=200)
+    for step in (20, 30):
+        second.update(_gains(GainEncoder(), [0.9, 0.9, 0.0, 0.0]), step)
+    series = store.read_trajectory_file(out)
+    assert series.steps.tolist() == [0, 10, 20, 30]
+    assert series.counts["collapsed"].tolist() == [0, 0, 2, 2]  # step 20 from the new run
+    assert series.collapse_step == [None, None, 20, 20]
+    assert series.per_unit["kl"]["values"].shape == (4, 4)
+    before = out.read_bytes()
+    with pytest.raises(OptionsError, match="other seed, held_out_sha256"):
+        latentprobe.Monitor(x, output=out, examples=200, seed=1)
+    other = tmp_path / "notes.h5"
+    other.write_bytes(b"not a trajectory")
+    with pytest.raises(OptionsError, match="will not overwrite it"):
+        latentprobe.Monitor(x, output=other)
+    assert out.read_bytes() == before and other.read_bytes() == b"not a trajectory"
+
+
 def test_an_update_leaves_the_training_loops_random_numbers_alone():
     x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     monitor = latentprobe.Monitor(x, max_points=100)
