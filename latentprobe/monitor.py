@@ -15,8 +15,8 @@ its per-unit terms get, through the analysis's cost model (``point_budget``, mea
 cores, with the overheads of ``WALL_PER_MODELLED``): half the budget each. The points are
 a function of the number of examples and units only, so every update of a series uses the
 same points and the same seed gives the same bytes; the intervals say what fewer points
-cost. An update that takes more than twice its budget (a
-slower machine, a costly encoder) warns once.
+cost. An update that takes more than twice its budget (a slower machine, a costly encoder)
+warns once.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class Monitor:
             )
         chosen = np.sort(np.random.default_rng(seed).permutation(len(x))[:examples])
         self.x, self.every, self.seed = x[chosen], every, seed
+        self._held_out_sha256 = hashlib.sha256(np.ascontiguousarray(self.x).data).hexdigest()
         self.output = None if output is None else Path(output)
         self.budget, self.max_points = float(budget), max_points
         self.analyses = tuple(analyses)
@@ -85,7 +86,7 @@ class Monitor:
     def settings(self) -> dict:
         """What the series depends on (with ``every``), as the file's provenance keeps it."""
         found = {"seed": self.seed, "budget_seconds": self.budget, "examples": len(self.x)}
-        found["held_out_sha256"] = hashlib.sha256(np.ascontiguousarray(self.x).data).hexdigest()
+        found["held_out_sha256"] = self._held_out_sha256
         found["analyses"] = list(self.analyses)
         if self.max_points is not None:
             found["max_points"] = self.max_points
