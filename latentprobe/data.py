@@ -62,7 +62,7 @@ class DataSource:
 
     def hashed(self) -> DataSource:
         """The same source with its files' SHA-256 computed now."""
-        return dataclasses.replace(self, digests={str(p): sha256_file(p) for p in self.files})
+        return dataclasses.replace(self, digests=self.file_digests())
 
     def file_digests(self) -> dict[str, str]:
         """The files' SHA-256 by path (computed unless ``hashed`` already did)."""

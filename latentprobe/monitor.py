@@ -100,12 +100,11 @@ class Monitor:
             kind = store.file_kind(self.output)
         except StatsFileError as e:
             raise OptionsError(f"{e}; the Monitor will not overwrite it: {remedy}") from e
-        earlier = (
-            store.read_trajectory_file(self.output) if kind == store.TRAJECTORY_FORMAT else None
-        )
-        recorded = (earlier.provenance.get("monitor") if earlier else None) or {}
-        if not recorded:
+        is_series = kind == store.TRAJECTORY_FORMAT
+        earlier = store.read_trajectory_file(self.output) if is_series else None
+        if earlier is None or not earlier.provenance.get("monitor"):
             raise OptionsError(f"{self.output} exists and is not a Monitor's series; {remedy}")
+        recorded = earlier.provenance["monitor"]
         differ = [k for k, v in self.settings.items() if recorded.get(k) != v]
         if differ:
             raise OptionsError(

@@ -250,14 +250,13 @@ def joined(earlier: Trajectory, later: Trajectory) -> Trajectory:
     """``earlier``'s rows before ``later``'s first step, then ``later`` (a training run
     resumed from a checkpoint: its rows from there on replace the earlier run's). Both
     must have the same units, the same columns and the same axis."""
-    keep = earlier.steps < later.steps[0] if len(later.steps) else np.ones(len(earlier.steps))
     if earlier.axis != later.axis or earlier.status.shape[1:] != later.status.shape[1:]:
         raise OptionsError("the two series have different axes or numbers of units")
     if set(earlier.estimates) != set(later.estimates) or set(earlier.per_unit) != set(
         later.per_unit
     ):
         raise OptionsError("the two series hold different figures")
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(earlier.steps < later.steps[0])
 
     def cat(a, b):
         return np.concatenate([np.asarray(a)[rows], np.asarray(b)])

@@ -19,7 +19,7 @@ from latentprobe.cli.main import main
 from models import GainEncoder
 
 import latentprobe
-from latentprobe import store
+from latentprobe import store, trajectory
 from latentprobe.errors import OptionsError
 from latentprobe.monitor import WALL_PER_MODELLED
 
@@ -75,6 +75,10 @@ def test_a_resumed_run_continues_the_series_and_nothing_else_is_overwritten(tmp_
     with pytest.raises(OptionsError, match="will not overwrite it"):
         latentprobe.Monitor(x, output=other)
     assert out.read_bytes() == before and other.read_bytes() == b"not a trajectory"
+    tracked = tmp_path / "tracked.h5"  # a series, but not a Monitor's (track writes these)
+    store.write_trajectory_file(tracked, trajectory.build(first.points))
+    with pytest.raises(OptionsError, match="is not a Monitor's series"):
+        latentprobe.Monitor(x, output=tracked, examples=200)
 
 
 def test_an_update_leaves_the_training_loops_random_numbers_alone():
