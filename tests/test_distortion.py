@@ -23,7 +23,7 @@ from decoder_models import (
 
 from latentprobe import decoders
 from latentprobe.analyzers import distortion, log_likelihood
-from latentprobe.analyzers.log_likelihood import checkpoints
+from latentprobe.analyzers.log_likelihood import _Running, checkpoints
 from latentprobe.report import analyze
 from latentprobe.types import EncoderStats
 
@@ -180,6 +180,31 @@ def test_checkpoints_of_the_convergence_table():
     assert checkpoints(10) == [1, 10]
     assert checkpoints(1000) == [1, 10, 100, 1000]
     assert checkpoints(250) == [1, 10, 100, 250]
+
+
+@pytest.mark.parametrize("chunks", [[1000], [7, 3, 90, 900], [10, 990], [1] * 12 + [988]])
+def test_the_running_sums_match_a_brute_force_over_every_chunking(chunks):
+    """L_k at each checkpoint, log sum w, log sum w^2 and the sums of log w against float64
+    brute force on all the draws at once, whether a checkpoint falls inside a chunk or on
+    its last draw; weights spread over 600 nats so that a naive sum of w would overflow."""
+    rng = np.random.default_rng(5)
+    log_w = rng.normal(-300.0, 100.0, size=(3, sum(chunks)))
+    ks = checkpoints(sum(chunks))
+    running = _Running(3, ks, "cpu")
+    for start, c in zip(np.cumsum([0, *chunks[:-1]]), chunks, strict=True):
+        running.add(torch.as_tensor(log_w[:, start : start + c]))
+
+    def log_mean_exp(a):
+        m = a.max(1, keepdims=True)
+        return (m + np.log(np.exp(a - m).mean(1, keepdims=True)))[:, 0]
+
+    for k in ks:
+        np.testing.assert_allclose(running.at[k].numpy(), log_mean_exp(log_w[:, :k]), rtol=1e-12)
+    k = sum(chunks)
+    np.testing.assert_allclose(running.log_sum.numpy(), log_mean_exp(log_w) + math.log(k))
+    np.testing.assert_allclose(running.log_sum_sq.numpy(), log_mean_exp(2 * log_w) + math.log(k))
+    np.testing.assert_allclose(running.total.numpy(), log_w.sum(1), rtol=1e-12)
+    np.testing.assert_allclose(running.total_sq.numpy(), (log_w**2).sum(1), rtol=1e-12)
 
 
 def test_only_a_reliance_shown_near_zero_is_ignored(setup):

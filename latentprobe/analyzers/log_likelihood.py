@@ -111,15 +111,19 @@ class _Running:
 
     def add(self, log_w: torch.Tensor) -> None:
         """Take a chunk of log-weights (B, C) in draw order."""
-        cumulative = torch.logaddexp(self.log_sum[:, None], torch.logcumsumexp(log_w, 1))
-        for k in self.ks:
-            if self.seen < k <= self.seen + log_w.shape[1]:
-                self.at[k] = cumulative[:, k - self.seen - 1] - math.log(k)  # a copy
-        self.log_sum = cumulative[:, -1].clone()  # not a view keeping the chunk alive
+        c = log_w.shape[1]
+        chunk = torch.logsumexp(log_w, 1)
+        for k in self.ks:  # a prefix's log-sum-exp only where a checkpoint falls
+            if self.seen < k <= self.seen + c:
+                part = (
+                    chunk if k == self.seen + c else torch.logsumexp(log_w[:, : k - self.seen], 1)
+                )
+                self.at[k] = torch.logaddexp(self.log_sum, part) - math.log(k)
+        self.log_sum = torch.logaddexp(self.log_sum, chunk)
         self.log_sum_sq = torch.logaddexp(self.log_sum_sq, torch.logsumexp(2 * log_w, 1))
         self.total += log_w.sum(1)
-        self.total_sq += (log_w**2).sum(1)
-        self.seen += log_w.shape[1]
+        self.total_sq += (log_w * log_w).sum(1)
+        self.seen += c
 
 
 def _prior_log_density(prior: Prior, device) -> Callable:
