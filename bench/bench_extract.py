@@ -135,6 +135,11 @@ def main() -> None:
             f"SHA-256 of the data file alone       : {digest_time:.3f} s on one core "
             "(provenance; inside extract it runs beside the encoder)"
         )
+        shared = b + digest_time / torch.get_num_threads()
+        print(
+            f"bare + hash spread over the cores    : {shared:.3f} s  ({shared / b:.2f}x; what "
+            "extract costs if the hash takes its share of every core and nothing else is added)"
+        )
         rss_n = child_peak_rss(data, ckpt, folder / "m1.h5")
         data.unlink()
         big = make_data(folder, 10 * args.n)

@@ -153,8 +153,10 @@ class _SharedCores:
     two do not fight over the cores; torch gets the thread back once the task is done.
 
     Measured with bench/bench_extract.py on 2 cores (N = 100,000 x 784): hashing the data
-    file ahead on a second thread this way, 1.14x a bare inference loop; hashing the bytes as
-    the batches are read (on a thread, with torch at full width), 1.40x.
+    file ahead on a second thread this way, 1.01x-1.31x a bare inference loop (medians of
+    runs on a loaded and on a quiet machine; 0.93x without the hash); hashing the bytes as
+    the batches are read (on a thread, with torch at full width), 1.40x; the hash on an
+    idle-priority thread (SCHED_IDLE) with torch at full width, slower than this.
 
     Torch's thread count is process-wide: extractions that overlap (``track
     --checkpoint-jobs``) share one count of the threads given up, so that each restores
