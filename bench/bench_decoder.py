@@ -121,9 +121,12 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="Also measure peak memory.")
     args = parser.parse_args()
     n, k, vae = args.n, args.samples, model()
-    runs = {"bare decoder loop": bare, "decoder + softplus": softplus_floor}
-    runs["decoder + torch BCE"] = scored
-    runs["latentprobe IWAE"] = latentprobe_iwae
+    runs = {
+        "bare decoder loop": bare,
+        "decoder + softplus": softplus_floor,
+        "decoder + torch BCE": scored,
+        "latentprobe IWAE": latentprobe_iwae,
+    }
     times = {name: [] for name in runs}
     for _ in range(args.repeats):  # interleaved
         for name, run in runs.items():
@@ -141,10 +144,10 @@ def main() -> None:
         f"a plain loop scoring x with torch's BCE (no sampling of q, no weights): "
         f"{100 * (scoring - floor) / floor:.1f}% over the bare decoder"
     )
-    floor_share = statistics.median(times["decoder + softplus"])
+    softplus = statistics.median(times["decoder + softplus"])
     print(
         f"torch's softplus alone (the floor of Bernoulli scoring on logits): "
-        f"{100 * (floor_share - floor) / floor:.1f}% over the bare decoder"
+        f"{100 * (softplus - floor) / floor:.1f}% over the bare decoder"
     )
     if args.memory:
         print(f"peak memory (VmHWM, fresh process): N = {n:,}, K = {k:,}: {peak_mib(n, k):.0f} MiB")
