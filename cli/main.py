@@ -192,7 +192,7 @@ def track_command(checkpoints, output, force, order, as_json, plots, checkpoint_
     """Analyse a series of training CHECKPOINTS (files, folders or globs) and write one
     trajectory: every figure per step, when each unit collapsed, where I(x;z) peaked.
     Restarted with the same arguments after an interruption, it skips what is done."""
-    check_output_path(Path(output), force=force)
+    check_output_path(Path(output), force=force)  # before the data is opened and hashed
     if plots:
         plots_folder(plots)  # a bad --plots fails before any work
     # what changes one checkpoint's analysis: not which checkpoints, where, or in what order

@@ -74,7 +74,7 @@ class Monitor:
             )
         chosen = np.sort(np.random.default_rng(seed).permutation(len(x))[:examples])
         self.x, self.every, self.seed = x[chosen], every, seed
-        self._held_out_sha256 = hashlib.sha256(np.ascontiguousarray(self.x).data).hexdigest()
+        self._held_out_sha256 = _sha256_of(self.x)
         self.output = None if output is None else Path(output)
         self.budget, self.max_points = float(budget), max_points
         self.analyses = tuple(analyses)
@@ -164,6 +164,14 @@ class Monitor:
         settings = {"every": self.every, **self.settings}
         series = trajectory.build(self.points, {"monitor": settings})
         return series if self.earlier is None else trajectory.joined(self.earlier, series)
+
+
+def _sha256_of(x: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (the same bytes reshaped are other
+    inputs to an encoder)."""
+    digest = hashlib.sha256(f"{x.dtype.str}{x.shape}".encode())
+    digest.update(np.ascontiguousarray(x).data)
+    return digest.hexdigest()
 
 
 def scalars(report) -> dict:

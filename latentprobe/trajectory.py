@@ -105,13 +105,12 @@ def ordered(points: list[Point], how: str = "step") -> list[Point]:
     if how == "mtime":
         return sorted(points, key=lambda p: p.path.stat().st_mtime)
 
-    every_step = all(p.step is not None for p in points)
-    every_epoch = all(p.epoch is not None for p in points)
+    axis = _axis_kind(points)
 
     def key(p: Point):
-        if every_step:
+        if axis == "step":
             return (p.step, p.path.name)
-        if every_epoch:  # the axis is the epoch (see _axis)
+        if axis == "epoch":
             return (p.epoch, p.step if p.step is not None else -1, p.path.name)
         unknown = -1 if p.epoch is None else p.epoch
         return (p.step is None, p.step if p.step is not None else 0, unknown, p.path.name)
@@ -167,12 +166,20 @@ class Trajectory:
         return int(self.steps[int(np.nanargmax(mi["value"]))])
 
 
+def _axis_kind(points: list[Point]) -> str:
+    """What the series' axis counts (a key of AXES): the rule of the module docstring."""
+    if all(p.step is not None for p in points):
+        return "step"
+    if all(p.epoch is not None for p in points):
+        return "epoch"
+    return "position"
+
+
 def _axis(points: list[Point]) -> tuple[str, np.ndarray]:
     """The series' axis (see the module docstring) and its value per checkpoint."""
-    if all(p.step is not None for p in points):
-        return "step", np.array([p.step for p in points], dtype=np.int64)
-    if all(p.epoch is not None for p in points):
-        return "epoch", np.array([p.epoch for p in points], dtype=np.int64)
+    axis = _axis_kind(points)
+    if axis != "position":
+        return axis, np.array([getattr(p, axis) for p in points], dtype=np.int64)
     if any(p.step is not None for p in points):
         missing = [p.path.name for p in points if p.step is None]
         warnings.warn(

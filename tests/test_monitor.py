@@ -46,6 +46,17 @@ def test_a_plain_loop_gets_figures_and_a_trajectory(tmp_path):
     assert series.n_examples.tolist() == [300, 300, 300]
 
 
+def test_the_same_bytes_in_another_shape_are_other_held_out_examples(tmp_path):
+    """The held-out hash covers dtype and shape: 300 x 4 values read as 300 x 2 x 2 are other
+    inputs to an encoder, so a series of the one is not continued with the other."""
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    flat = latentprobe.Monitor(x, examples=200).settings["held_out_sha256"]
+    square = latentprobe.Monitor(x.reshape(300, 2, 2), examples=200).settings["held_out_sha256"]
+    wider = latentprobe.Monitor(x.astype(np.float64), examples=200).settings["held_out_sha256"]
+    assert len({flat, square, wider}) == 3
+    assert flat == latentprobe.Monitor(x.copy(), examples=200).settings["held_out_sha256"]
+
+
 def _gains(model, gains):
     with torch.no_grad():
         model.gain.copy_(torch.tensor(gains))
